@@ -1,0 +1,34 @@
+# Two entry points on a fresh machine: `make demo` and `make test`.
+# Both create .venv when missing, install cifarlab into it, then run.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Local wheels on the development machine; any torch>=2.4 works (see pyproject.toml).
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+# Use the shared data folder beside the checkout when there is one, so nothing needs the network.
+SHARED_DATA := $(abspath ../shared/data)
+export CIFARLAB_DATA ?= $(if $(wildcard $(SHARED_DATA)/cifar10.zip),$(SHARED_DATA),)
+export OMP_NUM_THREADS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: install demo test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/cifarlab train configs/quick.yaml
+
+test: install
+	$(PY) -m pytest -q tests
+
+bench: install
+	$(PY) bench/pipeline.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,3 @@
+"""Imports every model family so that each registers its constructors."""
+
+# One family per module; add a new family here.
