@@ -1,1 +1,5 @@
-"""cifarlab.transfer"""
+"""Big Transfer fine-tuning: the BiT-HyperRule."""
+
+from cifarlab.transfer.hyperrule import HyperRule, hyperrule
+
+__all__ = ["HyperRule", "hyperrule"]

@@ -1,0 +1,119 @@
+"""The `cifarlab` command: each verb parses its arguments and calls one function."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cifarlab.errors import CifarlabError
+
+
+def _train(args) -> int:
+    from cifarlab.config import load_recipe
+    from cifarlab.experiments.run import load_run_recipe, run_recipe
+
+    if args.resume:
+        if args.recipe or args.overrides:
+            raise CifarlabError("--resume continues a run with its own recipe.yaml; drop the recipe and overrides")
+        recipe = load_run_recipe(Path(args.resume))
+    elif not args.recipe:
+        raise CifarlabError("give a recipe (e.g. `cifarlab train configs/quick.yaml`) or --resume RUN")
+    else:
+        recipe = load_recipe(args.recipe, args.overrides)
+    result = run_recipe(recipe, resume=Path(args.resume) if args.resume else None)
+    if result.status == "stopped":
+        print(f"stopped; checkpoint written. Continue with: cifarlab train --resume {result.run_dir}", file=sys.stderr)
+        return 130
+    print(f"run folder: {result.run_dir}")
+    if result.test:
+        print(f"test top-1 {result.test['top1']:.2%}  top-5 {result.test['top5']:.2%}  loss {result.test['loss']:.4f}")
+    print(f"report: {result.run_dir / 'report.md'}  (plots: curves.png, confusion_test.png, misclassified_test.png)")
+    return 0
+
+
+def _eval(args) -> int:
+    from cifarlab.experiments.run import evaluate_saved
+
+    result = evaluate_saved(args.run, split=args.split, tta=args.tta)
+    print(f"{args.split}: top-1 {result['top1']:.2%}  top-5 {result['top5']:.2%}  loss {result['loss']:.4f}  ECE {result['ece']:.4f}")
+    return 0
+
+
+def _models(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from cifarlab.models.summary import model_table
+
+    table = Table(title="cifarlab models (10 classes)")
+    for col in ("name", "parameters", "multiply-adds", "input"):
+        table.add_column(col, justify="left" if col == "name" else "right")
+    for row in model_table():
+        table.add_row(row["name"], f"{row['params']:,}", f"{row['macs'] / 1e6:,.1f} M", "x".join(map(str, row["input_size"])))
+    Console().print(table)
+    return 0
+
+
+def _data(args) -> int:
+    from cifarlab.data.grid import sample_grid
+    from cifarlab.data.sources import dataset_info, load_dataset
+
+    if args.action == "info":
+        info = dataset_info(args.name, root=args.root)
+        for key, value in info.items():
+            print(f"{key}: {value}")
+        return 0
+    out = Path(args.out or f"{args.name.replace(':', '_').replace('/', '_')}_grid.png")
+    sample_grid(load_dataset(args.name, root=args.root), out, per_class=args.per_class, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="cifarlab", description="Image-classification experiments on CIFAR-scale data.")
+    sub = parser.add_subparsers(dest="verb", required=True)
+
+    p = sub.add_parser("train", help="train from a recipe", formatter_class=fmt, epilog=(
+        "examples:\n  cifarlab train configs/quick.yaml\n  cifarlab train configs/era_resnet9.yaml optim.lr=0.01 train.epochs=2\n"
+        "  cifarlab train --resume runs/quick"))
+    p.add_argument("recipe", nargs="?", help="YAML recipe file")
+    p.add_argument("overrides", nargs="*", help="key=value overrides with dotted keys, e.g. optim.lr=0.05")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in this folder exactly where it stopped")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("eval", help="evaluate a run or checkpoint", formatter_class=fmt,
+                       epilog="example:\n  cifarlab eval runs/quick --split test --tta flip")
+    p.add_argument("run", help="run folder (uses best.pt, else last.pt) or a checkpoint file")
+    p.add_argument("--split", choices=("val", "test"), default="test")
+    p.add_argument("--tta", choices=("none", "flip", "flip_translate", "shift16"), default=None,
+                   help="test-time augmentation (default: the recipe's eval.tta)")
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("models", help="list every model with parameters and multiply-adds", formatter_class=fmt,
+                       epilog="example:\n  cifarlab models")
+    p.set_defaults(func=_models)
+
+    p = sub.add_parser("data", help="dataset information and sample grids", formatter_class=fmt,
+                       epilog="examples:\n  cifarlab data info cifar10\n  cifarlab data grid cifar100 --out grid.png")
+    p.add_argument("action", choices=("info", "grid"))
+    p.add_argument("name", help="cifar10, cifar100 or folder:PATH")
+    p.add_argument("--root", help="data folder (default $CIFARLAB_DATA, then ~/.cache/cifarlab)")
+    p.add_argument("--out", help="grid: PNG path")
+    p.add_argument("--per-class", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CifarlabError as exc:
+        print(f"cifarlab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cifarlab: interrupted", file=sys.stderr)
+        return 130

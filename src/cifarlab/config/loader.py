@@ -1,0 +1,389 @@
+"""Load a recipe from layered YAML files and `key=value` overrides, checked against its dataclasses.
+
+Layers: a file may say `extends: base.yaml` (or a list; paths relative to that file). Later layers
+deep-merge over earlier ones: mappings merge key by key, scalars and lists replace. Overrides from
+the command line form the last layer. The merged mapping is then checked field by field against
+the type hints and `metadata` (`min`, `max`) of `Recipe`, so a mistyped key or value stops the run
+before anything starts, with a message naming the key, where it was set and what it accepts.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import math
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, Callable, Iterable, Literal
+
+import yaml
+
+from cifarlab.atomic import write_text
+from cifarlab.config.recipe import Recipe
+from cifarlab.errors import CifarlabError
+
+COMMAND_LINE = "command line"
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+# ---------------------------------------------------------------- public API
+
+
+def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Recipe:
+    """Read the recipe file at `path` with its `extends` chain, apply `overrides`, and validate."""
+    merged: dict = {}
+    sources: dict[str, str] = {}
+    for layer_path, layer in _layers(Path(path), ()):
+        _merge(merged, layer, str(layer_path), sources)
+    for override in overrides:
+        _merge(merged, _override_layer(override), COMMAND_LINE, sources)
+    return _build(Recipe, merged, "", lambda key: _source_of(key, sources))
+
+
+def recipe_from_dict(data: dict, source: str = "a mapping") -> Recipe:
+    """Validate a plain (already merged) mapping and build the Recipe it describes."""
+    return _build(Recipe, data, "", lambda key: source)
+
+
+def recipe_to_dict(recipe: Recipe) -> dict:
+    """The fully resolved recipe as plain values; `recipe_from_dict` of it gives an equal Recipe."""
+    return dataclasses.asdict(recipe)
+
+
+def recipe_to_yaml(recipe: Recipe) -> str:
+    """The fully resolved recipe as YAML that `load_recipe` reads back to an equal Recipe."""
+    return yaml.dump(recipe_to_dict(recipe), Dumper=_RecipeDumper, sort_keys=False)
+
+
+def save_recipe(recipe: Recipe, path: str | os.PathLike) -> None:
+    """Write the resolved recipe to `path` atomically: that file alone reproduces the run."""
+    write_text(path, recipe_to_yaml(recipe))
+
+
+# ---------------------------------------------------------------- files and layers
+
+
+class _RecipeDumper(yaml.SafeDumper):
+    """Sections as blocks, lists on one line (`betas: [0.9, 0.999]`), the way recipes are written."""
+
+
+_RecipeDumper.add_representer(
+    list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.exists():
+        relative = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
+        raise CifarlabError(f"recipe file {str(path)!r} not found{relative}; check the path")
+    try:
+        data = yaml.load(path.read_text(), Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        raise CifarlabError(f"recipe file {str(path)!r} is not valid YAML: {exc}; fix the line it names") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CifarlabError(f"recipe file {str(path)!r} must hold a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def _layers(path: Path, chain: tuple[Path, ...]) -> list[tuple[Path, dict]]:
+    """Every file `path` builds on, base first, then `path` itself, each without its `extends`."""
+    key = path.resolve()
+    if key in [p.resolve() for p in chain]:
+        cycle = " -> ".join(str(p) for p in (*chain, path))
+        raise CifarlabError(f"recipe files extend each other in a cycle: {cycle}; remove one of these `extends`")
+    data = _read_yaml(path)
+    parents = data.pop("extends", None)
+    if parents is None:
+        parents = []
+    elif isinstance(parents, str):
+        parents = [parents]
+    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+        raise CifarlabError(f"`extends` in {str(path)!r} must be a file name or a list of file names, got {parents!r}")
+    layers = []
+    for parent in parents:
+        parent_path = Path(os.path.normpath(path.parent / parent))
+        layers += _layers(parent_path, (*chain, path))
+    return layers + [(path, data)]
+
+
+def _merge(base: dict, layer: dict, source: str, sources: dict[str, str], prefix: str = "") -> None:
+    """Deep-merge `layer` into `base` in place, remembering which source set each key."""
+    for key, value in layer.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value, source, sources, f"{dotted}.")
+        elif value is None and isinstance(base.get(key), dict):
+            continue  # an empty section (`augment:` with nothing under it) changes nothing
+        else:
+            base[key] = copy.deepcopy(value)
+            _record(sources, dotted, value, source)
+
+
+def _record(sources: dict[str, str], dotted: str, value: Any, source: str) -> None:
+    sources[dotted] = source
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _record(sources, f"{dotted}.{key}", inner, source)
+
+
+def _source_of(dotted: str, sources: dict[str, str]) -> str:
+    while dotted:
+        if dotted in sources:
+            return sources[dotted]
+        dotted = dotted.rpartition(".")[0]
+    return "the recipe"
+
+
+# ---------------------------------------------------------------- overrides
+
+
+def _override_layer(override: str) -> dict:
+    """`optim.lr=0.05` -> {'optim': {'lr': 0.05}}, the value read as a YAML scalar or flow sequence."""
+    key, sep, text = override.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise CifarlabError(
+            f"command-line override {override!r} must have the form key=value with a dotted key, "
+            "e.g. optim.lr=0.05 or model.options.dropout=0.2"
+        )
+    text = text.strip()
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text  # not YAML: keep the text, the type check below says what was expected
+    if value is not None and not isinstance(value, str) and _is_text_field(key):
+        value = text  # `data.root=2024` or `model.name=1` mean the text, not a number
+    layer: dict = {}
+    inner = layer
+    *parents, last = key.split(".")
+    for part in parents:
+        inner = inner.setdefault(part, {})
+    inner[last] = value
+    return layer
+
+
+def _is_text_field(dotted: str) -> bool:
+    """Whether `dotted` names a field typed str or Optional[str] in the recipe."""
+    cls: Any = Recipe
+    hint: Any = None
+    for part in dotted.split("."):
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            return False
+        hint = typing.get_type_hints(cls).get(part)
+        if hint is None:
+            return False
+        cls = hint
+    return hint is str or (_is_union(hint) and str in typing.get_args(hint))
+
+
+# ---------------------------------------------------------------- checking against the dataclasses
+
+
+class _Mismatch(Exception):
+    """A value that the type at hand does not accept (turned into a message by the caller)."""
+
+
+def _build(cls: type, data: Any, prefix: str, source_of: Callable[[str], str]):
+    """Check `data` against dataclass `cls` and build it; `prefix` is the dotted path of `cls`."""
+    section = prefix.rstrip(".") or "the recipe"
+    if data is None:
+        data = {}
+    elif dataclasses.is_dataclass(data) and not isinstance(data, type):
+        data = dataclasses.asdict(data)  # a section's default instance
+    if not isinstance(data, dict):
+        raise CifarlabError(
+            f"{section} must be a mapping of settings (keys: {', '.join(_names(cls))}), got {_show(data)} "
+            f"({_where(source_of(section))})"
+        )
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for key in data:
+        if key not in fields:
+            _unknown_key(cls, str(key), prefix, source_of)
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, f in fields.items():
+        dotted = f"{prefix}{name}"
+        raw = data[name] if name in data else _default(f)
+        where = source_of(dotted) if name in data else f"the default of {cls.__name__}.{name}"
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, raw, f"{dotted}.", source_of)
+            continue
+        try:
+            values[name] = _coerce(hint, raw, f.metadata)
+        except _Mismatch:
+            raise CifarlabError(
+                f"{dotted} must be {_describe(hint, f.metadata)}, got {_show(raw)}"
+                f"{_suggest_word(hint, raw)} ({_where(where)})"
+            ) from None
+    return cls(**values)
+
+
+def _unknown_key(cls: type, key: str, prefix: str, source_of: Callable[[str], str]) -> None:
+    valid = _names(cls)
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    hint = f"; did you mean '{prefix}{close[0]}'?" if close else "."
+    section = f"of {prefix.rstrip('.')}" if prefix else "at the top level (besides `extends` in a file)"
+    raise CifarlabError(
+        f"unknown recipe key '{prefix}{key}' ({_where(source_of(prefix + key))}){hint} "
+        f"Valid keys {section}: {', '.join(valid)}"
+    )
+
+
+def _names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if f.init]
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def _coerce(hint: Any, value: Any, meta: dict) -> Any:
+    """Return `value` converted to `hint` (int -> float, '5e-4' -> float) or raise _Mismatch."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return copy.deepcopy(value)
+    if _is_union(hint):
+        if value is None and type(None) in args:
+            return None
+        for arm in args:
+            if arm is not type(None):
+                try:
+                    return _coerce(arm, value, meta)
+                except _Mismatch:
+                    pass
+        raise _Mismatch
+    if origin is Literal:
+        if any(value == word and type(value) is type(word) for word in args):
+            return value
+        raise _Mismatch
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise _Mismatch
+        return [_coerce(args[0] if args else Any, item, meta) for item in value]
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise _Mismatch
+        return {k: _coerce(args[1] if args else Any, v, meta) for k, v in value.items()}
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise _Mismatch
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return _in_bounds(value, meta)
+        raise _Mismatch
+    if hint is float:
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            value = float(value)  # PyYAML reads `5e-4` (no dot) as a string
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return _in_bounds(float(value), meta)
+        raise _Mismatch
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch
+    raise TypeError(f"the recipe loader cannot check fields of type {hint!r}; extend _coerce for it")
+
+
+def _in_bounds(value: float, meta: dict) -> float:
+    lo, hi = meta.get("min"), meta.get("max")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise _Mismatch
+    return value
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _describe(hint: Any, meta: dict) -> str:
+    """What a field accepts, in words: 'an integer >= 1', 'one of fp32, bf16, fp16', ..."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if _is_union(hint):
+        arms = [_describe(a, meta) for a in args if a is not type(None)]
+        return " or ".join(arms + (["null"] if type(None) in args else []))
+    if origin is Literal:
+        words = [str(w) for w in args]
+        return f"'{words[0]}'" if len(words) == 1 else f"one of {', '.join(words)}"
+    if origin is list:
+        plural = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}
+        item = args[0] if args else Any
+        return f"a list of {plural.get(item) or 'items each ' + _describe(item, meta)}"
+    if origin is dict or hint is dict:
+        return "a mapping of names to values"
+    if hint is bool:
+        return "true or false"
+    if hint in (int, float):
+        return ("an integer" if hint is int else "a number") + _bounds(meta)
+    if hint is str:
+        return "a string (quote it if YAML reads it as something else)"
+    return "any value" if hint is Any else repr(hint)
+
+
+def _bounds(meta: dict) -> str:
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and hi is not None:
+        return f" between {lo:g} and {hi:g}"
+    if lo is not None:
+        return f" >= {lo:g}"
+    if hi is not None:
+        return f" <= {hi:g}"
+    return ""
+
+
+def _suggest_word(hint: Any, value: Any) -> str:
+    """' (did you mean 'cosine'?)' when `value` is close to one of the words a Literal accepts."""
+    if not isinstance(value, str):
+        return ""
+    words = [w for w in _literal_words(hint) if isinstance(w, str)]
+    close = difflib.get_close_matches(value, words, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _literal_words(hint: Any) -> list:
+    if typing.get_origin(hint) is Literal:
+        return list(typing.get_args(hint))
+    if _is_union(hint):
+        return [w for arm in typing.get_args(hint) for w in _literal_words(arm)]
+    return []
+
+
+def _where(source: str) -> str:
+    return "set on the command line" if source == COMMAND_LINE else f"set in {source}"
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and "e" in value.lower() and _NUMBER.fullmatch(value):
+        return value  # YAML read `-1e-4` as text; show it as it was written
+    return repr(value)

@@ -1,0 +1,70 @@
+"""From a recipe's data section to the three splits a run uses: train, validation and test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from cifarlab.config.recipe import DataConfig
+from cifarlab.data.sources import load_dataset
+from cifarlab.data.splits import examples_per_class, validation_split
+from cifarlab.data.stats import channel_stats
+from cifarlab.errors import CifarlabError
+
+
+@dataclass
+class Splits:
+    classes: list[str]
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    val_images: torch.Tensor
+    val_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    train_indices: torch.Tensor  # into the dataset's training set, saved with the run
+    val_indices: torch.Tensor
+    mean: tuple[float, ...]  # of the training images actually used, in [0, 1] units
+    std: tuple[float, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def indices_record(self) -> dict:
+        return {"train": self.train_indices.tolist(), "val": self.val_indices.tolist()}
+
+
+def prepare_splits(cfg: DataConfig, seed: int, stats: Optional[tuple] = None) -> Splits:
+    """Hold out a stratified validation split, then take the k-shot subset from what is left.
+
+    The test set is returned untouched for final numbers only; nothing here looks at it.
+    """
+    ds = load_dataset(cfg.dataset, root=cfg.root)
+    labels = ds.train_labels
+    if cfg.full_train or cfg.val_size == 0:
+        train_idx, val_idx = torch.arange(len(labels)), torch.zeros(0, dtype=torch.long)
+    else:
+        if cfg.val_size >= len(labels):
+            raise CifarlabError(
+                f"data.val_size={cfg.val_size} leaves no training images ({len(labels)} in {cfg.dataset}); "
+                "lower data.val_size"
+            )
+        train_idx, val_idx = validation_split(labels, cfg.val_size, seed=seed)
+    if cfg.examples_per_class is not None:
+        subset_seed = seed if cfg.subset_seed is None else cfg.subset_seed
+        train_idx = train_idx[examples_per_class(labels[train_idx], cfg.examples_per_class, seed=subset_seed)]
+    if cfg.train_limit is not None and cfg.train_limit < len(train_idx):
+        per_class = max(1, cfg.train_limit // len(ds.classes))
+        train_idx = train_idx[examples_per_class(labels[train_idx], per_class, seed=seed)]
+    train_images = ds.train_images[train_idx]
+    mean, std = stats if stats is not None else channel_stats(train_images)
+    return Splits(
+        classes=list(ds.classes),
+        train_images=train_images, train_labels=labels[train_idx],
+        val_images=ds.train_images[val_idx], val_labels=labels[val_idx],
+        test_images=ds.test_images, test_labels=ds.test_labels,
+        train_indices=train_idx, val_indices=val_idx,
+        mean=tuple(float(m) for m in mean), std=tuple(float(s) for s in std),
+    )

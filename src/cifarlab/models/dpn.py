@@ -1,0 +1,92 @@
+"""Dual Path Networks DPN-26 and DPN-92 for 32x32 images.
+
+Chen, Li, Xiao, Jin, Yan, Feng, "Dual Path Networks", NeurIPS 2017 (arXiv:1707.01629).
+
+Layout of the common pytorch-cifar reference: a 3x3 stride-1 stem conv to 64 channels with BN
+and ReLU, no max-pool; four stages (strides 1, 2, 2, 2) of blocks 1x1 -> grouped 3x3 (32 groups,
+carries the stride) -> 1x1, each with BN. A block's output splits into a residual path of
+`out_channels` added to the input's first channels and a dense path of `dense_depth` channels
+concatenated after them, so each block widens the dense part. The first block of a stage
+projects its input (1x1 conv + BN). Global average pool, linear layer. Parameters for 10 classes:
+DPN-26 11,574,842, DPN-92 34,236,634.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from cifarlab.models.layers import CifarModel, ClassifierHead, conv1x1, conv3x3
+from cifarlab.models.registry import register_model
+
+GROUPS = 32
+BOTTLENECK_WIDTHS = (96, 192, 384, 768)
+RESIDUAL_WIDTHS = (256, 512, 1024, 2048)
+DENSE_DEPTHS = (16, 32, 24, 128)
+
+
+class DualPathBlock(nn.Module):
+    """Grouped bottleneck whose output is split into a residual sum and a dense concatenation."""
+
+    def __init__(self, in_channels: int, width: int, out_channels: int, dense_depth: int, stride: int, first: bool):
+        super().__init__()
+        self.out_channels = out_channels
+        self.conv1 = conv1x1(in_channels, width)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = conv3x3(width, width, stride, groups=GROUPS)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = conv1x1(width, out_channels + dense_depth)
+        self.bn3 = nn.BatchNorm2d(out_channels + dense_depth)
+        self.shortcut = (
+            nn.Sequential(conv1x1(in_channels, out_channels + dense_depth, stride), nn.BatchNorm2d(out_channels + dense_depth))
+            if first
+            else nn.Identity()
+        )
+        self.relu = nn.ReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        x = self.shortcut(x)
+        d = self.out_channels
+        out = torch.cat([x[:, :d] + out[:, :d], x[:, d:], out[:, d:]], 1)
+        return self.relu(out)
+
+
+class DPN(CifarModel):
+    """Dual Path Network with `blocks_per_stage` blocks."""
+
+    def __init__(self, blocks_per_stage: Sequence[int], num_classes: int = 10, dropout: float = 0.0):
+        super().__init__()
+        self.stem = nn.Sequential(conv3x3(3, 64), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
+        stages, in_channels = [], 64
+        settings = zip(BOTTLENECK_WIDTHS, RESIDUAL_WIDTHS, blocks_per_stage, DENSE_DEPTHS, (1, 2, 2, 2))
+        for width, out_channels, count, dense_depth, stride in settings:
+            blocks = []
+            for index in range(count):
+                blocks.append(
+                    DualPathBlock(in_channels, width, out_channels, dense_depth, stride if index == 0 else 1, index == 0)
+                )
+                # The dense path holds one slice from the projection plus one per block so far.
+                in_channels = out_channels + (index + 2) * dense_depth
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.head = ClassifierHead(in_channels, num_classes, dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.stages(self.stem(x)))
+
+
+@register_model
+def dpn26(num_classes: int = 10, dropout: float = 0.0) -> DPN:
+    """DPN-26: blocks [2, 2, 2, 2]."""
+    return DPN((2, 2, 2, 2), num_classes, dropout)
+
+
+@register_model
+def dpn92(num_classes: int = 10, dropout: float = 0.0) -> DPN:
+    """DPN-92: blocks [3, 4, 20, 3]."""
+    return DPN((3, 4, 20, 3), num_classes, dropout)

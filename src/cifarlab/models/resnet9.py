@@ -1,0 +1,70 @@
+"""ResNet-9 in the layout of the fast-CIFAR "DAWNBench" nets, as laid out by the ERA course.
+
+He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", CVPR 2016 (arXiv:1512.03385);
+the nine-layer layout follows Page, "How to Train Your ResNet" (myrtle.ai, 2018).
+
+    prep    conv3x3 64 -> BN -> ReLU
+    layer1  X = conv3x3 128 -> maxpool 2 -> BN -> ReLU;  X + (conv-BN-ReLU -> conv-BN-ReLU at 128)(X)
+    layer2  conv3x3 256 -> maxpool 2 -> BN -> ReLU
+    layer3  X = conv3x3 512 -> maxpool 2 -> BN -> ReLU;  X + (conv-BN-ReLU -> conv-BN-ReLU at 512)(X)
+    head    maxpool 4 -> flatten -> linear
+
+Convs have no bias (BN supplies it): 6,573,130 parameters for 10 classes. Two faults of the
+ERA code are fixed: every conv here owns its weights (the ERA code shared conv weights
+between layers), and the model returns logits with no softmax, because the cross-entropy
+loss applies log-softmax itself.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from cifarlab.models.layers import CifarModel, check_num_classes, conv_bn_relu, conv3x3, dropout_layer
+from cifarlab.models.registry import register_model
+
+
+def conv_pool_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    """conv3x3 -> maxpool 2 -> BN -> ReLU: halves the size after the conv."""
+    return nn.Sequential(
+        conv3x3(in_channels, out_channels),
+        nn.MaxPool2d(2),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ResidualStage(nn.Module):
+    """X = conv-pool-BN-ReLU(x); returns X + conv-BN-ReLU(conv-BN-ReLU(X))."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.downsample = conv_pool_bn_relu(in_channels, out_channels)
+        self.residual = nn.Sequential(conv_bn_relu(out_channels, out_channels), conv_bn_relu(out_channels, out_channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.downsample(x)
+        return x + self.residual(x)
+
+
+class ResNet9(CifarModel):
+    """The ERA ResNet-9; returns logits."""
+
+    def __init__(self, num_classes: int = 10, dropout: float = 0.0):
+        super().__init__()
+        self.prep = conv_bn_relu(3, 64)
+        self.layer1 = ResidualStage(64, 128)
+        self.layer2 = conv_pool_bn_relu(128, 256)
+        self.layer3 = ResidualStage(256, 512)
+        self.pool = nn.MaxPool2d(4)
+        self.dropout = dropout_layer(dropout)
+        self.linear = nn.Linear(512, check_num_classes(num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.layer3(self.layer2(self.layer1(self.prep(x))))
+        return self.linear(self.dropout(self.pool(x).flatten(1)))
+
+
+@register_model
+def resnet9(num_classes: int = 10, dropout: float = 0.0) -> ResNet9:
+    """ResNet-9 (ERA layout, own weights per conv, logits out)."""
+    return ResNet9(num_classes, dropout)

@@ -1,0 +1,87 @@
+"""The LR range test (Smith 2017): raise the lr exponentially for a few steps and watch the loss."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from cifarlab.atomic import atomic_path, write_text
+from cifarlab.config.recipe import Recipe
+from cifarlab.data.pipeline import BatchPipeline
+from cifarlab.train.loop import autocast_for, loss_fn
+from cifarlab.train.optim import build_optimizer, set_lr
+
+
+def suggest_lr(lrs: np.ndarray, losses: np.ndarray) -> float:
+    """The lr where the smoothed loss falls fastest (steepest negative slope against log lr)."""
+    if len(lrs) < 3:
+        return float(lrs[0])
+    slope = np.gradient(losses, np.log(lrs))
+    # Ignore the last stretch, where the loss blows up.
+    end = max(int(np.argmin(losses)), 2)
+    return float(lrs[int(np.argmin(slope[:end]))])
+
+
+def lr_range_test(recipe: Recipe, model: torch.nn.Module, splits, device: torch.device, out_dir: Optional[Path],
+                  start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100) -> float:
+    """Run the test on a copy of `model` (the model itself is left untouched); write lr_find.png/json."""
+    model = copy.deepcopy(model).to(device).train()
+    t = recipe.train
+    pipe = BatchPipeline(splits.train_images.to(device), splits.train_labels, batch_size=t.batch_size,
+                         num_classes=splits.num_classes, mean=splits.mean, std=splits.std, augment=recipe.augment,
+                         label_smoothing=t.label_smoothing, seed=recipe.seed + 1)
+    opt = build_optimizer(model, recipe.optim, start_lr)
+    ratio = (end_lr / start_lr) ** (1 / max(num_steps - 1, 1))
+    lrs, losses, smooth, best = [], [], 0.0, math.inf
+    epoch, batches = 0, iter(())
+    for i in range(num_steps):
+        batch = next(batches, None)
+        if batch is None:
+            batches, epoch = pipe.epoch(epoch), epoch + 1
+            batch = next(batches)
+        lr = start_lr * ratio**i
+        set_lr(opt, lr)
+        with autocast_for(device, t.precision):
+            loss = loss_fn(model(batch.inputs), batch.targets, t.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        value = float(loss)
+        if not math.isfinite(value):
+            break
+        smooth = 0.9 * smooth + 0.1 * value
+        debiased = smooth / (1 - 0.9 ** (i + 1))
+        lrs.append(lr)
+        losses.append(debiased)
+        best = min(best, debiased)
+        if debiased > 4 * best:
+            break
+    suggestion = suggest_lr(np.array(lrs), np.array(losses))
+    if out_dir is not None:
+        _write(out_dir, lrs, losses, suggestion)
+    return suggestion
+
+
+def _write(out_dir: Path, lrs, losses, suggestion: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / "lr_find.json", json.dumps({"lr": lrs, "loss": losses, "suggested_lr": suggestion}))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(lrs, losses)
+    ax.axvline(suggestion, color="tab:red", linestyle="--", label=f"suggested lr {suggestion:.3g}")
+    ax.set(xscale="log", xlabel="learning rate", ylabel="smoothed training loss", title="LR range test")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(out_dir / "lr_find.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

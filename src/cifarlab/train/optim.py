@@ -1,0 +1,69 @@
+"""Optimisers from the recipe: parameter groups, linear lr scaling, and the optimiser itself."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cifarlab.config.recipe import OptimConfig
+from cifarlab.errors import CifarlabError
+
+
+def peak_lr(cfg: OptimConfig, batch_size: int) -> float:
+    """The recipe's lr, scaled linearly when it was given for another batch size (Goyal et al. 2017)."""
+    lr = float(cfg.lr)
+    if cfg.scale_lr_batch:
+        lr *= batch_size / cfg.scale_lr_batch
+    return lr
+
+
+def _is_norm_or_bias(module: nn.Module, name: str, param: nn.Parameter) -> bool:
+    norms = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+    return param.ndim <= 1 or isinstance(module, norms) or name.endswith("bias")
+
+
+def parameter_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
+    """Split parameters into weights, and norm/bias parameters that may skip weight decay or get a larger lr.
+
+    Each group carries `lr_scale`, which the training loop multiplies into the scheduled lr.
+    """
+    weights, norm_bias = [], []
+    for module_name, module in model.named_modules():
+        for name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            (norm_bias if _is_norm_or_bias(module, name, p) else weights).append(p)
+    decay_nb = 0.0 if cfg.no_decay_norm_bias else cfg.weight_decay
+    groups = [{"params": weights, "weight_decay": cfg.weight_decay, "lr_scale": 1.0}]
+    if norm_bias:
+        groups.append({"params": norm_bias, "weight_decay": decay_nb, "lr_scale": cfg.bias_lr_scale})
+    return [g for g in groups if g["params"]]
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig, lr: float) -> torch.optim.Optimizer:
+    groups = parameter_groups(model, cfg)
+    betas = tuple(cfg.betas)
+    name = cfg.name
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr, betas=betas, eps=cfg.eps)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=cfg.eps)
+    if name == "adagrad":
+        return torch.optim.Adagrad(groups, lr=lr, eps=cfg.eps)
+    if name == "adadelta":
+        return torch.optim.Adadelta(groups, lr=lr, eps=cfg.eps)
+    if name in ("adopt", "adoptw"):
+        try:
+            from timm.optim import Adopt
+        except ImportError as exc:
+            raise CifarlabError("optim.name=adopt needs timm: pip install 'cifarlab[timm]'") from exc
+        # ADOPTW is ADOPT with decoupled (AdamW-style) weight decay.
+        return Adopt(groups, lr=lr, betas=betas, eps=cfg.eps, decoupled=name == "adoptw")
+    raise CifarlabError(f"unknown optimiser {name!r}")
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)

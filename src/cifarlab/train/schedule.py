@@ -1,0 +1,111 @@
+"""Learning-rate schedules as plain functions of the optimiser step, plus reduce-on-plateau.
+
+Each schedule gives the multiplier of the peak lr at a step; only reduce-on-plateau carries state
+(it reacts to the validation loss), and that state travels in the checkpoint, so a resumed run
+follows the same curve as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+from cifarlab.config.recipe import ScheduleConfig
+from cifarlab.errors import CifarlabError
+
+
+def _anneal(start: float, end: float, frac: float, how: str) -> float:
+    frac = min(max(frac, 0.0), 1.0)
+    if how == "cos":
+        return end + (start - end) * (1 + math.cos(math.pi * frac)) / 2
+    return start + (end - start) * frac
+
+
+@dataclass
+class LrSchedule:
+    """lr(step) = peak_lr * factor(step); `boundaries` are in optimiser steps (HyperRule only)."""
+
+    cfg: ScheduleConfig
+    peak_lr: float
+    total_steps: int
+    steps_per_epoch: int
+    boundaries: Optional[list[int]] = None
+    plateau_scale: float = 1.0
+    best_val_loss: float = math.inf
+    bad_epochs: int = 0
+
+    def __post_init__(self):
+        if self.cfg.name == "hyperrule" and not self.boundaries:
+            raise CifarlabError("schedule.name=hyperrule needs boundaries; the BiT transfer path computes them")
+
+    def lr_at(self, step: int) -> float:
+        return self.peak_lr * self.factor(step)
+
+    def factor(self, step: int) -> float:
+        c, spe = self.cfg, max(self.steps_per_epoch, 1)
+        epoch = step / spe
+        name = c.name
+        if name == "constant":
+            return self._warmup(step) * self.plateau_scale
+        if name == "plateau":
+            return self._warmup(step) * self.plateau_scale
+        if name == "onecycle":
+            return self._onecycle(step)
+        if name == "cosine":
+            warm = c.warmup_epochs * spe
+            if step < warm:
+                return (step + 1) / warm
+            frac = (step - warm) / max(self.total_steps - warm, 1)
+            floor = c.min_lr / self.peak_lr if self.peak_lr > 0 else 0.0
+            return _anneal(1.0, floor, frac, "cos")
+        if name == "step":
+            return self._warmup(step) * c.gamma ** int(epoch // c.step_size)
+        if name == "multistep":
+            return self._warmup(step) * c.gamma ** sum(epoch >= m for m in c.milestones)
+        if name == "hyperrule":
+            return self._hyperrule(step)
+        raise CifarlabError(f"unknown schedule {name!r}")
+
+    def _warmup(self, step: int) -> float:
+        warm = self.cfg.warmup_epochs * self.steps_per_epoch
+        return min(1.0, (step + 1) / warm) if warm > 0 else 1.0
+
+    def _onecycle(self, step: int) -> float:
+        # As torch's OneCycleLR with three_phase=False: rise to the peak, then anneal to the floor.
+        c = self.cfg
+        peak_step = max(c.peak_epoch * self.steps_per_epoch - 1, 1)
+        last = max(self.total_steps - 1, peak_step + 1)
+        start = 1.0 / c.div_factor
+        end = start / c.final_div_factor
+        if step <= peak_step:
+            return _anneal(start, 1.0, step / peak_step, c.anneal)
+        return _anneal(1.0, end, (step - peak_step) / (last - peak_step), c.anneal)
+
+    def _hyperrule(self, step: int) -> float:
+        # BiT: linear warmup to the peak over the first boundary, then /10 at each later boundary.
+        warm, *decays = self.boundaries
+        if step < warm:
+            return step / warm
+        return 0.1 ** sum(step >= b for b in decays[:-1])
+
+    def on_validation(self, val_loss: float) -> None:
+        """Reduce-on-plateau: multiply by `factor` after `patience` epochs without a better val loss."""
+        if self.cfg.name != "plateau":
+            return
+        if val_loss < self.best_val_loss * (1 - 1e-4):
+            self.best_val_loss, self.bad_epochs = val_loss, 0
+        else:
+            self.bad_epochs += 1
+            if self.bad_epochs > self.cfg.patience:
+                floor = self.cfg.min_lr / self.peak_lr if self.peak_lr > 0 else 0.0
+                self.plateau_scale = max(self.plateau_scale * self.cfg.factor, floor)
+                self.bad_epochs = 0
+
+    def state_dict(self) -> dict:
+        return {"plateau_scale": self.plateau_scale, "best_val_loss": self.best_val_loss, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.plateau_scale = state["plateau_scale"]
+        self.best_val_loss = state["best_val_loss"]
+        self.bad_epochs = state["bad_epochs"]
