@@ -9,7 +9,7 @@ from PIL import Image
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluate.plots import plot_confusion, plot_curves, plot_misclassified, plot_reliability, read_metrics
 
-from .conftest import fake_metrics, write_metrics
+from .fakes import fake_metrics, write_metrics
 
 
 def _open(path):

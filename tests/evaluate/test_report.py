@@ -10,7 +10,7 @@ from PIL import Image
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluate.report import evaluate_split, write_report
 
-from .conftest import CIFAR10_CLASSES, MEAN, STD, fake_metrics, tiny_convnet, train_briefly, write_metrics
+from .fakes import MEAN, STD, fake_metrics, tiny_convnet, train_briefly, write_metrics
 
 SPLIT_FILES = ["eval_{}.json", "confusion_{}.csv", "confusion_{}.png", "misclassified_{}.png", "reliability_{}.png"]
 
@@ -58,37 +58,17 @@ def test_evaluate_split_on_a_briefly_trained_convnet(tmp_path, synthetic_split):
     assert result["top1"] > 0.5  # the net really learned the colour-coded classes (chance is 0.1)
 
 
-def _cifar10_small_fields(data):
-    """(images, labels, classes) from the shared cifar10_small fixture, whatever container it uses."""
-    get = (lambda k: data[k]) if isinstance(data, dict) else (lambda k: getattr(data, k))
-    try:
-        images, labels = get("images"), get("labels")
-    except (KeyError, AttributeError):
-        if isinstance(data, (tuple, list)) and len(data) >= 2:
-            images, labels = data[0], data[1]
-        else:
-            pytest.fail(f"cifar10_small is a {type(data).__name__} without images/labels; adapt this helper")
-    try:
-        classes = list(get("classes"))
-    except (KeyError, AttributeError, TypeError):
-        classes = CIFAR10_CLASSES
-    return torch.as_tensor(images), torch.as_tensor(labels).long(), classes
-
-
 def test_evaluate_split_on_cifar10_small(tmp_path, request):
     try:
         data = request.getfixturevalue("cifar10_small")
     except pytest.FixtureLookupError:
         pytest.skip("the shared cifar10_small fixture is not defined in tests/conftest.py")
-    images, labels, classes = _cifar10_small_fields(data)
     torch.manual_seed(0)
-    n = min(len(labels), 450)
-    images, labels = images[:n], labels[:n]
-    split = n * 2 // 3
-    model = train_briefly(tiny_convnet(len(classes)), images[:split], labels[:split], steps=15)
-    result = evaluate_split(model, images[split:], labels[split:], classes, tmp_path, mean=MEAN, std=STD,
-                            split_name="val", tta="flip", batch_size=64)
-    _check_split(tmp_path, result, model, images[split:], labels[split:], classes, "val")
+    model = train_briefly(tiny_convnet(data.num_classes), data.train_images, data.train_labels, steps=15)
+    result = evaluate_split(model, data.test_images, data.test_labels, data.classes, tmp_path, mean=MEAN, std=STD,
+                            split_name="test", tta="flip", batch_size=64)
+    _check_split(tmp_path, result, model, data.test_images, data.test_labels, data.classes, "test")
+    assert sum(json.loads((tmp_path / "eval_test.json").read_text())["class_counts"].values()) == 200
 
 
 def test_write_report_gathers_the_run_folder(tmp_path, synthetic_split):

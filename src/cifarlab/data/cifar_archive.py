@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import http.client
 import io
@@ -189,13 +190,14 @@ def _field(batch, key: str, where: str):
 class _BatchUnpickler(pickle.Unpickler):
     """Unpickle only what a CIFAR batch holds (numpy arrays, dicts, lists), never arbitrary code."""
 
-    _ALLOWED = {"_reconstruct", "ndarray", "dtype", "scalar"}
-    _MODULES = {"numpy", "numpy.core.multiarray", "numpy._core.multiarray"}
-
     def find_class(self, module: str, name: str):
-        if module in self._MODULES and name in self._ALLOWED:
-            source = _multiarray() if name in ("_reconstruct", "scalar") else np
-            return getattr(source, name)
+        if module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray"):
+            if name in ("_reconstruct", "scalar"):
+                return getattr(_multiarray(), name)
+            if name in ("ndarray", "dtype"):
+                return getattr(np, name)
+        if (module, name) == ("_codecs", "encode"):  # how Python 3 pickles bytes at protocol 2
+            return codecs.encode
         raise pickle.UnpicklingError(f"{module}.{name} does not belong in a CIFAR batch")
 
 

@@ -115,24 +115,23 @@ def decode_images(path: Path, members: list[str], size: tuple[int, int], label: 
     out = np.empty((len(members), height, width, 3), dtype=np.uint8)
     tasks = [(str(path), members[i:i + _CHUNK], size) for i in range(0, len(members), _CHUNK)]
     workers = _worker_count(len(members))
+    # The pool is forked before the progress bar starts its refresh thread.
+    pool = multiprocessing.Pool(workers) if workers > 1 else None
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(label, total=len(members))
-        if workers == 1:
-            _fill(out, map(_decode_chunk, tasks), progress, task)
-        else:
-            with multiprocessing.Pool(workers) as pool:
-                _fill(out, pool.imap(_decode_chunk, tasks), progress, task)
-    _close_readers()
+    try:
+        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task(label, total=len(members))
+            chunks = pool.imap(_decode_chunk, tasks) if pool else map(_decode_chunk, tasks)
+            start = 0
+            for chunk in chunks:
+                out[start:start + len(chunk)] = chunk
+                start += len(chunk)
+                progress.advance(task, len(chunk))
+    finally:
+        if pool:
+            pool.terminate()
+        _close_readers()
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
-
-
-def _fill(out: np.ndarray, chunks, progress: Progress, task) -> None:
-    start = 0
-    for chunk in chunks:
-        out[start:start + len(chunk)] = chunk
-        start += len(chunk)
-        progress.advance(task, len(chunk))
 
 
 def _worker_count(n: int) -> int:

@@ -24,7 +24,7 @@ from cifarlab.errors import CifarlabError
 _ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tensors have no single truth value to compare by
 class Dataset:
     """A decoded dataset: CHW uint8 images and int64 labels; labels index `classes`."""
 
@@ -77,7 +77,7 @@ def _load_cifar(spec: Official, root: Path, download: bool, origin: str) -> Data
     file = spec.name + cache.SUFFIX
     # A cache left in the data folder itself (e.g. a shared read-only copy) counts as a source.
     for path in dict.fromkeys([cache.cache_dir() / file, root / file, root / "cache" / file]):
-        dataset = _read_cached(path, spec.name)
+        dataset = _read_cached(path, spec.name, spec.num_classes)
         if dataset is not None:
             return dataset
     source = _find_cifar_source(spec, root)
@@ -108,7 +108,11 @@ def _find_cifar_source(spec: Official, root: Path) -> Path | None:
 def _read_cifar_zip(spec: Official, path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     """Decode `cifar10.zip`-style trees, checked against the sha256 in the JSON beside them."""
     manifest = path.with_suffix(".json")
-    expected = json.loads(manifest.read_text()) if manifest.exists() else {}
+    try:
+        expected = json.loads(manifest.read_text()) if manifest.exists() else {}
+    except (OSError, ValueError) as exc:
+        raise CifarlabError(f"cannot read {manifest} ({exc}); restore it from the copy it came "
+                            f"with, or delete it to skip the zip's checksum") from exc
     if "sha256" in expected:
         found = cifar_archive.file_digest(path, "sha256")
         if found != expected["sha256"]:
@@ -194,7 +198,7 @@ def _store(path: Path, name: str, classes: list[str], arrays: dict[str, np.ndarr
     return Dataset(name, list(classes), *(torch.from_numpy(arrays[k]) for k in _ARRAYS))
 
 
-def _read_cached(path: Path, name: str) -> Dataset | None:
+def _read_cached(path: Path, name: str, num_classes: int | None = None) -> Dataset | None:
     """The cached dataset at `path`, or None when absent; a damaged cache is reported and skipped."""
     if not path.is_file():
         return None
@@ -202,6 +206,8 @@ def _read_cached(path: Path, name: str) -> Dataset | None:
         arrays, meta = cache.read_cache(path)
         dataset = Dataset(name, list(meta["classes"]), *(arrays[k] for k in _ARRAYS))
         _check(dataset)
+        if num_classes not in (None, dataset.num_classes):
+            raise ValueError(f"it holds {dataset.num_classes} classes, {name} has {num_classes}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         warnings.warn(f"ignoring the unreadable dataset cache {path} ({exc}); decoding again",
                       stacklevel=3)

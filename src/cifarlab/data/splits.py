@@ -7,6 +7,8 @@ count, device or what ran before.
 
 from __future__ import annotations
 
+import operator
+
 import torch
 
 from cifarlab.errors import CifarlabError
@@ -16,9 +18,11 @@ def validation_split(labels: torch.Tensor, size: int, seed: int) -> tuple[torch.
     """Hold out `size` examples, each class in proportion to its share; (train_idx, val_idx), sorted."""
     labels = _as_labels(labels)
     n = len(labels)
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= n:
+    whole = _whole(size)
+    if whole is None or not 0 <= whole <= n:
         raise CifarlabError(f"validation size {size!r} must be a whole number from 0 to {n} "
-                            "(the training set's size); set a smaller validation size")
+                            "(the training set's size); set the validation size in that range")
+    size = whole
     counts = torch.bincount(labels)
     quotas = _proportional(counts, size)
     generator = torch.Generator().manual_seed(seed)
@@ -39,8 +43,10 @@ def examples_per_class(labels: torch.Tensor, k: int, seed: int) -> torch.Tensor:
     labels = _as_labels(labels)
     counts = torch.bincount(labels)
     present = counts[counts > 0]
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    whole = _whole(k)
+    if whole is None or whole < 1:
         raise CifarlabError(f"examples per class must be a whole number of at least 1, got {k!r}")
+    k = whole
     if k > int(present.min()):
         smallest = int(torch.nonzero(counts == present.min()).flatten()[0])
         raise CifarlabError(
@@ -53,6 +59,16 @@ def examples_per_class(labels: torch.Tensor, k: int, seed: int) -> torch.Tensor:
         if len(members):
             picked.append(members[torch.randperm(len(members), generator=generator)[:k]])
     return torch.sort(torch.cat(picked)).values
+
+
+def _whole(value) -> int | None:
+    """`value` as an int when it is a whole number (int, numpy or 0-d tensor integer), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def _as_labels(labels) -> torch.Tensor:

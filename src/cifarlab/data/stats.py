@@ -9,7 +9,7 @@ import torch
 from cifarlab.data.sources import load_dataset
 from cifarlab.errors import CifarlabError
 
-_CHUNK = 1024  # images per step: bounds the int64 temporary to 25 MB for CIFAR
+_CHUNK = 16384  # images per step: a 16 MB copy per channel for CIFAR, few enough calls to be quick
 
 
 def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,10 +24,10 @@ def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
                             f"{images.dtype} {tuple(images.shape)}; pass the dataset's raw images")
     channels = images.shape[1]
     counts = torch.zeros(channels, 256, dtype=torch.int64)
-    offsets = (torch.arange(channels, device=images.device) * 256).view(1, channels, 1)
     for start in range(0, len(images), _CHUNK):
-        chunk = images[start:start + _CHUNK].flatten(2).long() + offsets
-        counts += torch.bincount(chunk.flatten(), minlength=channels * 256).view(channels, 256).cpu()
+        chunk = images[start:start + _CHUNK]
+        for c in range(channels):
+            counts[c] += torch.bincount(chunk[:, c].reshape(-1), minlength=256).cpu()
     values = torch.arange(256, dtype=torch.float64) / 255.0
     n = counts.sum(dim=1).double()
     mean = (counts * values).sum(dim=1) / n

@@ -65,7 +65,7 @@ class PreActBottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.gn1(x))
-        shortcut = x if self.downsample is None else self.downsample(x)
+        shortcut = x if self.downsample is None else self.downsample(out)
         out = self.conv1(out)
         out = self.conv2(F.relu(self.gn2(out)))
         out = self.conv3(F.relu(self.gn3(out)))

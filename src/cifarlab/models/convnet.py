@@ -33,7 +33,11 @@ def conv_block(in_channels: int, out_channels: int, negative_slope: float) -> nn
     """Two conv-BN-LeakyReLU layers, then a 2x2 max-pool."""
     layers: list[nn.Module] = []
     for channels_in in (in_channels, out_channels):
-        layers += [conv3x3(channels_in, out_channels), nn.BatchNorm2d(out_channels), nn.LeakyReLU(negative_slope, inplace=True)]
+        layers += [
+            conv3x3(channels_in, out_channels),
+            nn.BatchNorm2d(out_channels),
+            nn.LeakyReLU(negative_slope, inplace=True),
+        ]
     layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
 

@@ -33,16 +33,15 @@ class DualPathBlock(nn.Module):
     def __init__(self, in_channels: int, width: int, out_channels: int, dense_depth: int, stride: int, first: bool):
         super().__init__()
         self.out_channels = out_channels
+        total = out_channels + dense_depth
         self.conv1 = conv1x1(in_channels, width)
         self.bn1 = nn.BatchNorm2d(width)
         self.conv2 = conv3x3(width, width, stride, groups=GROUPS)
         self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = conv1x1(width, out_channels + dense_depth)
-        self.bn3 = nn.BatchNorm2d(out_channels + dense_depth)
+        self.conv3 = conv1x1(width, total)
+        self.bn3 = nn.BatchNorm2d(total)
         self.shortcut = (
-            nn.Sequential(conv1x1(in_channels, out_channels + dense_depth, stride), nn.BatchNorm2d(out_channels + dense_depth))
-            if first
-            else nn.Identity()
+            nn.Sequential(conv1x1(in_channels, total, stride), nn.BatchNorm2d(total)) if first else nn.Identity()
         )
         self.relu = nn.ReLU()
 
@@ -67,9 +66,8 @@ class DPN(CifarModel):
         for width, out_channels, count, dense_depth, stride in settings:
             blocks = []
             for index in range(count):
-                blocks.append(
-                    DualPathBlock(in_channels, width, out_channels, dense_depth, stride if index == 0 else 1, index == 0)
-                )
+                first = index == 0
+                blocks.append(DualPathBlock(in_channels, width, out_channels, dense_depth, stride if first else 1, first))
                 # The dense path holds one slice from the projection plus one per block so far.
                 in_channels = out_channels + (index + 2) * dense_depth
             stages.append(nn.Sequential(*blocks))

@@ -79,7 +79,9 @@ def check_num_classes(num_classes: int) -> int:
 def dropout_layer(p: float, name: str = "dropout") -> nn.Module:
     """Dropout with probability `p`, or Identity at 0; a bad `p` is an error naming the option."""
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-        raise CifarlabError(f"{name} must be a number in [0, 1), got {p!r}; pass for example {name}=0.2, or 0 for none.")
+        raise CifarlabError(
+            f"{name} must be a number in [0, 1), got {p!r}; pass for example {name}=0.2, or 0 for none."
+        )
     return nn.Dropout(p) if p > 0 else nn.Identity()
 
 

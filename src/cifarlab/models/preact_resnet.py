@@ -81,7 +81,9 @@ class PreActBottleneck(nn.Module):
 class PreActResNet(CifarModel):
     """Pre-activation ResNet with the CIFAR stem."""
 
-    def __init__(self, block: type[nn.Module], blocks_per_stage: Sequence[int], num_classes: int = 10, dropout: float = 0.0):
+    def __init__(
+        self, block: type[nn.Module], blocks_per_stage: Sequence[int], num_classes: int = 10, dropout: float = 0.0
+    ):
         super().__init__()
         self.stem = conv3x3(3, 64)
         stages, in_channels = [], 64

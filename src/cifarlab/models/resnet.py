@@ -62,7 +62,9 @@ def make_stages(block: type[nn.Module], in_channels: int, blocks_per_stage: Sequ
 class ResNet(CifarModel):
     """ResNet with the CIFAR stem (3x3, stride 1, no max-pool)."""
 
-    def __init__(self, block: type[nn.Module], blocks_per_stage: Sequence[int], num_classes: int = 10, dropout: float = 0.0):
+    def __init__(
+        self, block: type[nn.Module], blocks_per_stage: Sequence[int], num_classes: int = 10, dropout: float = 0.0
+    ):
         super().__init__()
         self.stem = nn.Sequential(conv3x3(3, 64), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
         self.stages, width = make_stages(block, 64, blocks_per_stage)

@@ -39,7 +39,9 @@ class ResidualStage(nn.Module):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.downsample = conv_pool_bn_relu(in_channels, out_channels)
-        self.residual = nn.Sequential(conv_bn_relu(out_channels, out_channels), conv_bn_relu(out_channels, out_channels))
+        self.residual = nn.Sequential(
+            conv_bn_relu(out_channels, out_channels), conv_bn_relu(out_channels, out_channels)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.downsample(x)

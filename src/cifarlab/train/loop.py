@@ -63,14 +63,14 @@ class Trainer:
     def __init__(self, recipe: Recipe, model: nn.Module, splits, placement: Placement, run_dir: Path, sinks: list[MetricsSink]):
         self.recipe, self.splits, self.place, self.run_dir, self.sinks = recipe, splits, placement, Path(run_dir), sinks
         t, dev = recipe.train, placement.device
-        if t.batch_size % t.accumulate:
-            raise CifarlabError(f"train.batch_size={t.batch_size} is not divisible by train.accumulate={t.accumulate}")
         self.model = model.to(dev, memory_format=torch.channels_last if t.channels_last else torch.preserve_format)
         self.forward_model = self._wrap(self.model)
-        micro = t.batch_size // t.accumulate
+        if t.batch_size % (t.accumulate * placement.world_size):
+            raise CifarlabError(f"train.batch_size={t.batch_size} must divide into train.accumulate={t.accumulate} "
+                                f"micro-batches on each of {placement.world_size} processes")
         common = dict(num_classes=splits.num_classes, mean=splits.mean, std=splits.std, channels_last=t.channels_last)
         self.train_batches = BatchPipeline(
-            splits.train_images.to(dev), splits.train_labels, batch_size=micro * placement.world_size,
+            splits.train_images.to(dev), splits.train_labels, batch_size=t.batch_size,
             augment=recipe.augment, label_smoothing=t.label_smoothing, seed=recipe.seed,
             rank=placement.rank, world_size=placement.world_size, **common,
         )
@@ -80,7 +80,7 @@ class Trainer:
                 splits.val_images.to(dev), splits.val_labels, batch_size=recipe.eval.batch_size,
                 augment=eval_augment(recipe.augment), shuffle=False, drop_last=False, **common,
             )
-        self.steps_per_epoch = max(len(self.train_batches) // t.accumulate, 1)
+        self.steps_per_epoch = len(self.train_batches)
         self.total_steps = t.steps or max(math.ceil(t.epochs * self.steps_per_epoch), 1)
         self.lr = peak_lr(recipe.optim, t.batch_size)
         self.optimizer = build_optimizer(self.model, recipe.optim, self.lr)
@@ -127,18 +127,17 @@ class Trainer:
     def fit(self, stop_after: Optional[int] = None) -> str:
         """Train to the last step; returns "finished", or "stopped" after Ctrl-C or `stop_after` steps."""
         t, dev = self.recipe.train, self.place.device
-        spe, acc = self.steps_per_epoch, t.accumulate
+        spe = self.steps_per_epoch
         for sink in self.sinks:
             sink.start(self.total_steps, self.progress.step)
         window = _Window(dev)
         with StopRequest() as stop:
             while self.progress.step < self.total_steps:
                 epoch, in_epoch = divmod(self.progress.step, spe)
-                micro = self.train_batches.epoch(epoch, start=in_epoch * acc)
-                for _ in range(in_epoch, spe):
+                for batch in self.train_batches.epoch(epoch, start=in_epoch):
                     if self.progress.step >= self.total_steps:
                         break
-                    self._step([next(micro) for _ in range(acc)], window)
+                    self._step(batch, window)
                     step = self.progress.step
                     if step % t.log_every == 0 or step == self.total_steps:
                         self._log_step(window)
@@ -150,17 +149,20 @@ class Trainer:
                         return "stopped"
         return "finished"
 
-    def _step(self, micro_batches, window: "_Window") -> None:
+    def _step(self, batch, window: "_Window") -> None:
+        """One optimiser step; with accumulation, the batch is split into micro-batches (BiT batch_split)."""
         t = self.recipe.train
         set_lr(self.optimizer, self.schedule.lr_at(self.progress.step))
         self.model.train()
-        for i, batch in enumerate(micro_batches):
-            sync = i == len(micro_batches) - 1 or not isinstance(self.forward_model, nn.parallel.DistributedDataParallel)
+        acc = t.accumulate
+        ddp = isinstance(self.forward_model, nn.parallel.DistributedDataParallel)
+        for i, (x, y, labels) in enumerate(zip(*(part.chunk(acc) for part in batch))):
+            sync = i == acc - 1 or not ddp  # all-reduce gradients once, on the last micro-batch
             with (nullcontext() if sync else self.forward_model.no_sync()), autocast_for(self.place.device, t.precision):
-                logits = self.forward_model(batch.inputs)
-                loss = loss_fn(logits, batch.targets, t.label_smoothing)
-            self.scaler.scale(loss / len(micro_batches)).backward()
-            window.add(loss.detach(), logits.detach(), batch.labels, self.progress.step)
+                logits = self.forward_model(x)
+                loss = loss_fn(logits, y, t.label_smoothing)
+            self.scaler.scale(loss / acc).backward()
+            window.add(loss.detach(), logits.detach(), labels, self.progress.step)
         if t.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             params = [p for p in self.model.parameters() if p.grad is not None]

@@ -13,6 +13,7 @@ from typing import Optional
 
 from cifarlab.config.recipe import ScheduleConfig
 from cifarlab.errors import CifarlabError
+from cifarlab.transfer.hyperrule import REFERENCE_BATCH, HyperRule
 
 
 def _anneal(start: float, end: float, frac: float, how: str) -> float:
@@ -83,11 +84,10 @@ class LrSchedule:
         return _anneal(1.0, end, (step - peak_step) / (last - peak_step), c.anneal)
 
     def _hyperrule(self, step: int) -> float:
-        # BiT: linear warmup to the peak over the first boundary, then /10 at each later boundary.
-        warm, *decays = self.boundaries
-        if step < warm:
-            return step / warm
-        return 0.1 ** sum(step >= b for b in decays[:-1])
+        # The published BiT rule; past the last boundary the lr stays at its final value.
+        rule = HyperRule(precrop=0, crop=0, boundaries=tuple(self.boundaries), base_lr=1.0,
+                         batch_size=REFERENCE_BATCH, mixup_alpha=0.0)
+        return rule.lr_at(min(step, rule.total_steps - 1))
 
     def on_validation(self, val_loss: float) -> None:
         """Reduce-on-plateau: multiply by `factor` after `patience` epochs without a better val loss."""

@@ -35,8 +35,8 @@ def patch_moments(images: torch.Tensor, kernel_size: int) -> tuple[torch.Tensor,
     """
     n, c = images.shape[:2]
     dim = c * kernel_size * kernel_size
-    total = torch.zeros(dim, dtype=torch.float64)
-    outer = torch.zeros(dim, dim, dtype=torch.float64)
+    total = torch.zeros(dim, dtype=torch.float64, device=images.device)
+    outer = torch.zeros(dim, dim, dtype=torch.float64, device=images.device)
     count = 0
     for start in range(0, n, _CHUNK):
         chunk = _as_float_images(images[start : start + _CHUNK])

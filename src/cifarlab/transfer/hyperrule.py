@@ -73,7 +73,7 @@ class HyperRule:
 
 def resolution(image_size: int | tuple[int, int]) -> tuple[int, int]:
     """(precrop, crop) for images of `image_size` (side, or (height, width))."""
-    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+    height, width = image_size if isinstance(image_size, (tuple, list)) else (image_size, image_size)
     return (160, 128) if height * width < 96 * 96 else (512, 480)
 
 

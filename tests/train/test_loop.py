@@ -1,0 +1,105 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import cifarlab.train.loop as loop
+from cifarlab.errors import CifarlabError
+from cifarlab.experiments.run import run_recipe
+from cifarlab.train.checkpoint import load_checkpoint, save_checkpoint
+
+
+def _weights(run_dir, name="last.pt"):
+    return load_checkpoint(run_dir / name)["model"]
+
+
+def test_a_run_writes_recipe_metrics_tensorboard_and_checkpoints(tiny_recipe):
+    result = run_recipe(tiny_recipe())
+    d = result.run_dir
+    assert result.status == "finished"
+    for name in ("recipe.yaml", "metrics.jsonl", "last.pt", "best.pt", "indices.json", "report.md"):
+        assert (d / name).is_file(), name
+    assert any((d / "tensorboard").iterdir())
+    lines = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in lines if r["kind"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    for key in ("step", "lr", "loss", "train_top1", "val_loss", "val_top1", "images_per_s"):
+        assert epochs[-1][key] is not None
+    assert load_checkpoint(d / "last.pt")["progress"]["step"] == epochs[-1]["step"]
+
+
+@pytest.mark.parametrize("stop_at", [3, 7])
+def test_a_stopped_and_resumed_run_ends_with_bitwise_identical_weights(tiny_recipe, stop_at):
+    recipe = tiny_recipe(augment={"mixup_alpha": 0.3, "cutmix_alpha": 1.0}, train={"ema_decay": 0.9, "epochs": 2},
+                         model={"name": "convnet5", "options": {"dropout": 0.3}}, schedule={"name": "plateau"})
+    straight = run_recipe(recipe)
+    stopped = run_recipe(recipe.__class__(**{**vars(recipe), "name": "stopped"}), stop_after=stop_at)
+    assert stopped.status == "stopped"
+    assert load_checkpoint(stopped.run_dir / "last.pt")["progress"]["step"] == stop_at
+    resumed = run_recipe(recipe, resume=stopped.run_dir)
+    assert resumed.status == "finished"
+    a, b = _weights(straight.run_dir), _weights(resumed.run_dir)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    ema_a = load_checkpoint(straight.run_dir / "last.pt")["ema"]
+    ema_b = load_checkpoint(resumed.run_dir / "last.pt")["ema"]
+    assert all(torch.equal(ema_a["module"][k], ema_b["module"][k]) for k in ema_a["module"])
+    # The metrics file continues without duplicate steps.
+    steps = [json.loads(x)["step"] for x in (resumed.run_dir / "metrics.jsonl").read_text().splitlines()
+             if json.loads(x)["kind"] == "step"]
+    assert steps == sorted(set(steps))
+
+
+def test_gradient_accumulation_matches_the_full_batch_step(tiny_recipe):
+    # Without BatchNorm (lenet), two half batches accumulate to the same update as one full batch.
+    kw = dict(model={"name": "lenet", "options": {}}, augment={"cutout": 0})
+    full = run_recipe(tiny_recipe(**kw, name="full", train={"epochs": 1}))
+    split = run_recipe(tiny_recipe(**kw, name="split", train={"epochs": 1, "accumulate": 2}))
+    a, b = _weights(full.run_dir), _weights(split.run_dir)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_recipe, monkeypatch):
+    real = loop.loss_fn
+    calls = {"n": 0}
+
+    def poisoned(logits, targets, smoothing):
+        calls["n"] += 1
+        loss = real(logits, targets, smoothing)
+        return loss * float("nan") if calls["n"] >= 9 else loss
+
+    monkeypatch.setattr(loop, "loss_fn", poisoned)
+    recipe = tiny_recipe(train={"epochs": 3, "log_every": 1})
+    with pytest.raises(CifarlabError, match="NaN or infinite at step 9"):
+        run_recipe(recipe)
+    (run_dir,) = Path(recipe.out_dir).iterdir()
+    state = load_checkpoint(run_dir / "last.pt")
+    assert state["progress"]["step"] == 6  # the end of epoch 1, before the loss went bad
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, step=1)
+    before = path.read_bytes()
+
+    def broken_save(obj, f, *a, **k):
+        open(f, "wb").write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_checkpoint(path, step=2)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, step=1)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CifarlabError, match="corrupt or truncated"):
+        load_checkpoint(path)
