@@ -31,41 +31,67 @@ def _generator(*keys: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed & ((1 << 63) - 1))
 
 
-def random_crop(x: torch.Tensor, size: int, padding: int, pad_mode: str, g: torch.Generator) -> torch.Tensor:
-    """Crop a `size` square at a random offset per image from the batch padded by `padding` pixels."""
-    if padding > 0:
-        x = F.pad(x, (padding,) * 4, mode="reflect" if pad_mode == "reflect" else "constant")
+def reflect_index(size: int, padding: int) -> torch.Tensor:
+    """Source positions of a reflect-padded axis (as numpy/torch 'reflect': the edge is not repeated)."""
+    pos = torch.arange(-padding, size + padding).abs()
+    return torch.where(pos >= size, 2 * (size - 1) - pos, pos)
+
+
+def pad_images(images: torch.Tensor, padding: int, pad_mode: str) -> torch.Tensor:
+    """Pad a uint8 image tensor once, by indexing (reflect) or with zeros."""
+    if padding == 0:
+        return images
+    if pad_mode == "reflect":
+        h, w = images.shape[-2:]
+        rows, cols = reflect_index(h, padding).to(images.device), reflect_index(w, padding).to(images.device)
+        return images[:, :, rows][:, :, :, cols].contiguous()
+    return F.pad(images, (padding,) * 4)
+
+
+def crop_windows(images: torch.Tensor, padding: int, pad_mode: str, with_mirror: bool) -> torch.Tensor:
+    """A view (S, C, 2p+1, 2p+1, H, W) of every crop window of the padded images.
+
+    With `with_mirror`, the mirrored padded images follow the originals (S = 2N), so that crop and
+    flip become one indexing op: window (dy, dx) of mirror n is window (dy, 2p - dx) of image n, mirrored.
+    """
+    h, w = images.shape[-2:]
+    padded = pad_images(images, padding, pad_mode)
+    if with_mirror:
+        padded = torch.cat([padded, padded.flip(3)])
+    return padded.unfold(2, h, 1).unfold(3, w, 1)
+
+
+def crop_and_flip(windows: torch.Tensor, n: int, idx, dy, dx, flip) -> torch.Tensor:
+    """Image `idx[b]`, window at (dy[b], dx[b]), mirrored where `flip[b]`: one gather on uint8."""
+    span = windows.shape[3] - 1
+    return windows[idx + n * flip.long(), :, dy, torch.where(flip, span - dx, dx)]
+
+
+def random_crop(x: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
+    """Crop a `size` square at a random offset per image (float path, after a resize)."""
     b, c, h, w = x.shape
     dy = torch.randint(0, h - size + 1, (b,), generator=g).to(x.device)
     dx = torch.randint(0, w - size + 1, (b,), generator=g).to(x.device)
     ar = torch.arange(size, device=x.device)
-    rows = (dy[:, None] + ar)[:, None, :, None].expand(b, c, size, w)
-    x = x.gather(2, rows)
-    cols = (dx[:, None] + ar)[:, None, None, :].expand(b, c, size, size)
-    return x.gather(3, cols)
+    x = x.gather(2, (dy[:, None] + ar)[:, None, :, None].expand(b, c, size, w))
+    return x.gather(3, (dx[:, None] + ar)[:, None, None, :].expand(b, c, size, size))
 
 
 def flip_mask(batch: int, g: torch.Generator) -> torch.Tensor:
     return torch.rand(batch, generator=g) < 0.5
 
 
-def apply_flip(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mirror the images where `mask` is true (an exact horizontal mirror)."""
-    return torch.where(mask.to(x.device)[:, None, None, None], x.flip(3), x)
-
-
-def cutout(x: torch.Tensor, size: int, fill: float, g: torch.Generator) -> torch.Tensor:
-    """Fill one `size` square per image with `fill`; its centre is uniform over the image, clipped at the edges."""
-    b, _, h, w = x.shape
-    cy = torch.randint(0, h, (b,), generator=g).to(x.device)
-    cx = torch.randint(0, w, (b,), generator=g).to(x.device)
+def cutout_mask(shape, size: int, g: torch.Generator, device) -> torch.Tensor:
+    """(B, 1, H, W) mask of one `size` square per image; its centre is uniform, clipped at the edges."""
+    b, _, h, w = shape
+    cy = torch.randint(0, h, (b,), generator=g).to(device)
+    cx = torch.randint(0, w, (b,), generator=g).to(device)
     y0, x0 = cy - size // 2, cx - size // 2
-    ys = torch.arange(h, device=x.device)[None, :]
-    xs = torch.arange(w, device=x.device)[None, :]
+    ys = torch.arange(h, device=device)[None, :]
+    xs = torch.arange(w, device=device)[None, :]
     in_rows = (ys >= y0[:, None]) & (ys < y0[:, None] + size)
     in_cols = (xs >= x0[:, None]) & (xs < x0[:, None] + size)
-    hole = (in_rows[:, :, None] & in_cols[:, None, :])[:, None]
-    return x.masked_fill(hole, fill)
+    return (in_rows[:, :, None] & in_cols[:, None, :])[:, None]
 
 
 def one_hot(labels: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
@@ -127,10 +153,17 @@ class BatchPipeline:
         dev = self.images.device
         self._mean = torch.tensor(self.mean, device=dev, dtype=torch.float32).view(1, -1, 1, 1)
         self._std = torch.tensor(self.std, device=dev, dtype=torch.float32).view(1, -1, 1, 1)
+        self._scale, self._shift = 1.0 / (255.0 * self._std), -self._mean / self._std
+        aug = self.augment
+        # Plain CIFAR geometry (pad, crop back to size, flip) runs on uint8 from a once-padded copy.
+        self._fast = aug is not None and aug.resize is None and aug.crop in (None, self.images.shape[-1])
+        if self._fast:
+            self._windows = crop_windows(self.images, aug.crop_padding, aug.pad_mode, aug.flip != "none")
+        if aug is not None:
+            self._cutout_fill = (aug.cutout_fill - self._mean) / self._std
         self.replacement = self.shuffle and len(self.images) < self.batch_size
         if self.batch_size % self.world_size:
             raise ValueError(f"batch size {self.batch_size} is not divisible by {self.world_size} processes")
-        aug = self.augment
         self.soft_targets = aug is not None and (aug.mixup_alpha > 0 or aug.cutmix_alpha > 0)
         # Alternating flip: a fixed random choice per image, inverted on every odd epoch.
         self._base_flip = flip_mask(len(self.images), _generator(self.seed, 0xF11B))
@@ -160,12 +193,19 @@ class BatchPipeline:
 
     def make_batch(self, idx, epoch, g, rng) -> Batch:
         dev = self.images.device
-        x = self.images[idx.to(dev)].float().div_(255.0)
-        labels = self.labels[idx.to(dev)]
+        idx_dev = idx.to(dev)
+        labels = self.labels[idx_dev]
         aug = self.augment
-        if aug is not None:
-            x = self._geometric(x, idx, epoch, aug, g)
-        x = (x - self._mean) / self._std
+        if aug is None:
+            x = self.images[idx_dev]
+        elif self._fast:
+            x = self._crop_flip(idx, idx_dev, epoch, aug, g)
+        else:
+            x = self._resize_crop_flip(idx, idx_dev, epoch, aug, g)
+        x = self._normalise(x)
+        if aug is not None and aug.cutout > 0:
+            hole = cutout_mask(x.shape, aug.cutout, g, dev)
+            x = torch.where(hole, self._cutout_fill, x)
         if self.soft_targets:
             x, targets = mix_batch(x, labels, self.num_classes, aug, self.label_smoothing, rng)
         else:
@@ -179,16 +219,35 @@ class BatchPipeline:
             x = x.contiguous(memory_format=torch.channels_last)
         return Batch(x, targets, labels)
 
-    def _geometric(self, x, idx, epoch, aug: AugmentConfig, g) -> torch.Tensor:
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        # (x / 255 - mean) / std as one multiply and one add, in place on the fresh float copy.
+        if x.dtype == torch.uint8:
+            return x.float().mul_(self._scale).add_(self._shift)
+        return x.sub_(self._mean).div_(self._std)
+
+    def _flips(self, idx, epoch, aug: AugmentConfig, g) -> torch.Tensor:
+        if aug.flip == "random":
+            return flip_mask(len(idx), g)
+        if aug.flip == "alternating":
+            return self._base_flip[idx] ^ bool(epoch % 2)
+        return torch.zeros(len(idx), dtype=torch.bool)
+
+    def _crop_flip(self, idx, idx_dev, epoch, aug: AugmentConfig, g) -> torch.Tensor:
+        pad = aug.crop_padding
+        dy = torch.randint(0, 2 * pad + 1, (len(idx),), generator=g)
+        dx = torch.randint(0, 2 * pad + 1, (len(idx),), generator=g)
+        flip = self._flips(idx, epoch, aug, g)
+        dev = self.images.device
+        return crop_and_flip(self._windows, len(self.images), idx_dev, dy.to(dev), dx.to(dev), flip.to(dev))
+
+    def _resize_crop_flip(self, idx, idx_dev, epoch, aug: AugmentConfig, g) -> torch.Tensor:
+        x = self.images[idx_dev].float().div_(255.0)
         if aug.resize is not None and aug.resize != x.shape[-1]:
             x = F.interpolate(x, size=(aug.resize, aug.resize), mode="bilinear", align_corners=False)
-        size = aug.crop if aug.crop is not None else x.shape[-1]
-        if aug.crop_padding > 0 or size != x.shape[-1]:
-            x = random_crop(x, size, aug.crop_padding, aug.pad_mode, g)
-        if aug.flip == "random":
-            x = apply_flip(x, flip_mask(len(x), g))
-        elif aug.flip == "alternating":
-            x = apply_flip(x, self._base_flip[idx] ^ bool(epoch % 2))
-        if aug.cutout > 0:
-            x = cutout(x, aug.cutout, aug.cutout_fill, g)
-        return x
+        if aug.crop_padding > 0:
+            x = F.pad(x, (aug.crop_padding,) * 4, mode="reflect" if aug.pad_mode == "reflect" else "constant")
+        size = aug.crop if aug.crop is not None else x.shape[-1] - 2 * aug.crop_padding
+        if size != x.shape[-1]:
+            x = random_crop(x, size, g)
+        flip = self._flips(idx, epoch, aug, g).to(x.device)
+        return torch.where(flip[:, None, None, None], x.flip(3), x)

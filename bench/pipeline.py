@@ -1,0 +1,156 @@
+"""Batch pipeline and training-step throughput: cifarlab against a torchvision DataLoader + Pillow reference.
+
+Both paths do the same augmentation (pad-4 random crop, horizontal flip, 8x8 Cutout, normalisation)
+on the same CIFAR-10 training images; the step measurements train the same model with the same
+optimiser. Every figure is a median over --repeats timings taken in this one run, and each line
+prints the ratio cifarlab / reference.
+
+    python bench/pipeline.py                      # CPU, this machine
+    python bench/pipeline.py --device cuda        # GPU: cifarlab adds bf16 + channels_last
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cifarlab.config.recipe import AugmentConfig, OptimConfig
+from cifarlab.data import channel_stats, load_dataset
+from cifarlab.data.pipeline import BatchPipeline
+from cifarlab.models import create
+from cifarlab.train.loop import autocast_for, loss_fn
+from cifarlab.train.optim import build_optimizer
+
+
+class PilCifar(torch.utils.data.Dataset):
+    """The classic path: a uint8 HWC array, one PIL image per item, per-image transforms."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+
+
+class Cutout:
+    """Per-image Cutout on a CHW tensor, as the reference implementations write it."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        h, w = img.shape[1:]
+        y, x = np.random.randint(h), np.random.randint(w)
+        y0, y1 = max(0, y - self.size // 2), min(h, y + self.size // 2)
+        x0, x1 = max(0, x - self.size // 2), min(w, x + self.size // 2)
+        img[:, y0:y1, x0:x1] = 0
+        return img
+
+
+def reference_loader(images, labels, mean, std, batch_size, workers, pin):
+    import torchvision.transforms as T
+
+    transform = T.Compose([T.RandomCrop(32, padding=4, padding_mode="reflect"), T.RandomHorizontalFlip(),
+                           T.ToTensor(), T.Normalize(mean, std), Cutout(8)])
+    ds = PilCifar(images.permute(0, 2, 3, 1).numpy(), labels.numpy(), transform)
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True,
+                                       num_workers=workers, pin_memory=pin, persistent_workers=workers > 0)
+
+
+def time_batches(batches, n: int, step=None, device=None) -> float:
+    """Images per second over `n` batches (after one warm-up batch), synchronising at the end only."""
+    it = iter(batches)
+    first = next(it)
+    if step:
+        step(first)
+    t0, seen = time.perf_counter(), 0
+    for _ in range(n):
+        x, y = next(it)[:2]
+        if step:
+            step((x, y))
+        seen += len(y)
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize()
+    return seen / (time.perf_counter() - t0)
+
+
+def make_step(model, device, precision, channels_last):
+    opt = build_optimizer(model, OptimConfig(name="sgd", lr=0.01, nesterov=True), 0.01)
+
+    def step(batch):
+        x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast_for(device, precision):
+            loss = loss_fn(model(x), y, 0.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def forever(make_iter):
+    while True:
+        yield from make_iter()
+
+
+def median_of(fn, repeats: int) -> float:
+    return statistics.median(fn() for _ in range(repeats))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--pipeline-batches", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=4, help="timed training steps per repeat")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8))
+    ap.add_argument("--models", nargs="+", default=["resnet9", "resnet18"])
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    torch.manual_seed(0)
+    ds = load_dataset("cifar10")
+    mean, std = (tuple(float(v) for v in t) for t in channel_stats(ds.train_images))
+    aug = AugmentConfig(crop_padding=4, pad_mode="reflect", flip="random", cutout=8)
+    pipe = BatchPipeline(ds.train_images.to(device), ds.train_labels, batch_size=args.batch_size, num_classes=10,
+                         mean=mean, std=std, augment=aug, channels_last=gpu)
+    ours_batches = lambda: forever(lambda: (tuple(b) for b in pipe.epoch(np.random.randint(1 << 30))))
+    ref = reference_loader(ds.train_images, ds.train_labels, mean, std, args.batch_size, args.workers, gpu)
+    ref_batches = lambda: forever(lambda: iter(ref))
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, device {device}"
+          f"{' (' + torch.cuda.get_device_name(device) + ')' if gpu else ''}; torch {torch.__version__}")
+    print(f"reference: torchvision DataLoader, {args.workers} workers, Pillow transforms; batch {args.batch_size}; "
+          f"median of {args.repeats}")
+    n = args.pipeline_batches
+    ours = median_of(lambda: time_batches(ours_batches(), n, device=device), args.repeats)
+    theirs = median_of(lambda: time_batches(ref_batches(), n), args.repeats)
+    print(f"pipeline alone        cifarlab {ours:10.0f} img/s   reference {theirs:8.0f} img/s   ratio {ours / theirs:6.1f}x")
+    for name in args.models:
+        model = create(name, num_classes=10).to(device)
+        precision = "bf16" if gpu else "fp32"
+        if gpu:
+            model = model.to(memory_format=torch.channels_last)
+        ours_step = make_step(model, device, precision, channels_last=gpu)
+        ours = median_of(lambda: time_batches(ours_batches(), args.steps, ours_step, device), args.repeats)
+        ref_model = create(name, num_classes=10).to(device)
+        ref_step = make_step(ref_model, device, "fp32", channels_last=False)
+        theirs = median_of(lambda: time_batches(ref_batches(), args.steps, ref_step, device), args.repeats)
+        note = "bf16+channels_last vs fp32" if gpu else "fp32 both"
+        print(f"train step {name:10s} cifarlab {ours:10.0f} img/s   reference {theirs:8.0f} img/s   ratio {ours / theirs:6.2f}x  ({note})")
+
+
+if __name__ == "__main__":
+    main()
