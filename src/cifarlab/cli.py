@@ -32,6 +32,40 @@ def _train(args) -> int:
     return 0
 
 
+def _fewshot(args) -> int:
+    from dataclasses import replace
+
+    from cifarlab.config import load_recipe
+    from cifarlab.config.recipe import Recipe
+    from cifarlab.experiments.fewshot import run_sweep
+
+    overrides = list(args.overrides)
+    if args.recipe and "=" in args.recipe:  # no recipe given: the first word is already an override
+        overrides.insert(0, args.recipe)
+        args.recipe = None
+    if args.weights:
+        overrides.append(f"fewshot.weights=[{', '.join(args.weights)}]")
+    if args.shots:
+        overrides.append(f"fewshot.shots=[{', '.join(map(str, args.shots))}]")
+    if args.seeds:
+        overrides.append(f"fewshot.seeds={args.seeds}")
+    if args.dataset:
+        overrides.append(f"data.dataset={args.dataset}")
+    recipe = load_recipe(args.recipe or _default_fewshot_recipe(), overrides)
+    out = Path(args.out or Path("sweeps") / (args.name or recipe.name))
+    run_sweep(recipe, out)
+    print((out / "summary.md").read_text())
+    print(f"sweep folder: {out}  (results.csv, summary.md, figure6.png)")
+    return 0
+
+
+def _default_fewshot_recipe() -> Path:
+    path = Path(__file__).resolve().parents[2] / "configs" / "bit_fewshot.yaml"
+    if not path.is_file():
+        raise CifarlabError("give a few-shot recipe, e.g. `cifarlab fewshot configs/bit_fewshot.yaml --weights ...`")
+    return path
+
+
 def _eval(args) -> int:
     from cifarlab.experiments.run import evaluate_saved
 
@@ -82,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key=value overrides with dotted keys, e.g. optim.lr=0.05")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder exactly where it stopped")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("fewshot", help="BiT few-shot transfer sweep: weights x shots x seeds", formatter_class=fmt,
+                       epilog=("examples:\n  cifarlab fewshot --weights BiT-M-R50x1 --dataset cifar10 --shots 1 2 5 10 --seeds 5\n"
+                               "  cifarlab fewshot configs/bit_transfer_offline.yaml"))
+    p.add_argument("recipe", nargs="?", help="sweep recipe (default configs/bit_fewshot.yaml)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.batch_size=128 train.accumulate=4")
+    p.add_argument("--weights", nargs="+", help="official names (BiT-M-R50x1), .npz files, or scratch")
+    p.add_argument("--dataset", help="cifar10, cifar100 or folder:PATH")
+    p.add_argument("--shots", nargs="+", type=int, help="examples per class, e.g. 1 5 10")
+    p.add_argument("--seeds", type=int, help="runs per setting (seeds 0..N-1)")
+    p.add_argument("--name", help="sweep folder name under sweeps/ (default: the recipe name)")
+    p.add_argument("--out", help="sweep folder (default sweeps/<name>)")
+    p.set_defaults(func=_fewshot)
 
     p = sub.add_parser("eval", help="evaluate a run or checkpoint", formatter_class=fmt,
                        epilog="example:\n  cifarlab eval runs/quick --split test --tta flip")

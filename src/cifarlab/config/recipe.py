@@ -95,6 +95,7 @@ class TrainConfig:
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     eval_every: int = bounded(1, 1, help="epochs between validation passes")
     log_every: int = bounded(50, 1, help="steps between metrics lines")
+    export_npz: bool = False  # also write the final BiT network as weights.npz in the official layout
 
 
 @dataclass
@@ -102,6 +103,20 @@ class EvalConfig:
     tta: Literal["none", "flip", "flip_translate", "shift16"] = "none"
     batch_size: int = bounded(1000, 1)
     test: bool = True  # evaluate the final model on the test set when training ends
+
+
+@dataclass
+class FewshotConfig:
+    """The axes of a few-shot transfer sweep (`cifarlab fewshot`) and the BiT-HyperRule values it uses."""
+
+    weights: list[str] = field(default_factory=list)  # official names (BiT-M-R50x1), .npz files, or "scratch"
+    shots: list[int] = field(default_factory=lambda: [1, 5])
+    seeds: int = bounded(5, 1, help="runs per setting, seeds 0..seeds-1 (subset and training)")
+    hyperrule: bool = True  # steps, resolution, lr and MixUp from BiT-HyperRule; off: the recipe's own
+    precrop: Optional[int] = bounded(None, 8, help="override the HyperRule resize (160 for CIFAR)")
+    crop: Optional[int] = bounded(None, 8, help="override the HyperRule crop (128 for CIFAR)")
+    boundaries: Optional[list[int]] = None  # override the HyperRule steps (warmup, 3 decays, total)
+    base_lr: float = bounded(0.003, 0.0, help="HyperRule lr at batch 512, scaled with train.batch_size")
 
 
 @dataclass
@@ -116,3 +131,4 @@ class Recipe:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    fewshot: FewshotConfig = field(default_factory=FewshotConfig)

@@ -134,6 +134,10 @@ def final_evaluation(recipe: Recipe, trainer: Trainer, splits: Splits, run_dir: 
         if trainer.ema is not None:
             evaluate_split(trainer.ema.module, splits.test_images, splits.test_labels, splits.classes, run_dir,
                            split_name="test_ema", **kw)
+    if recipe.train.export_npz:
+        from cifarlab.models.bit_weights import save_npz
+
+        save_npz(model, run_dir / "weights.npz")
     write_report(run_dir)
     return test
 

@@ -85,17 +85,25 @@ class ResNetV2(nn.Module):
     # BiT feeds images scaled to [-1, 1], resized to 160 and cropped to 128 (HyperRule, small images).
     preprocessing = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resize=160, crop=128)
 
-    def __init__(self, depths: tuple[int, ...], width: float, num_classes: int):
+    def __init__(self, depths: tuple[int, ...], width: float, num_classes: int, root_type: str = "bit"):
         super().__init__()
-        self.depths, self.width = tuple(depths), width
+        self.depths, self.width, self.root_type = tuple(depths), width, root_type
         root = _channels(64, width)
-        self.root = nn.Sequential(OrderedDict([
-            ("conv", StdConv2d(3, root, 7, stride=2, padding=3, bias=False)),
-            # Zero padding then an unpadded pool: not the same as MaxPool2d(padding=1), which pads
-            # with -inf; the root has no ReLU, so negative values meet the padded zeros.
-            ("pad", nn.ConstantPad2d(1, 0.0)),
-            ("pool", nn.MaxPool2d(kernel_size=3, stride=2)),
-        ]))
+        if root_type == "bit":
+            self.root = nn.Sequential(OrderedDict([
+                ("conv", StdConv2d(3, root, 7, stride=2, padding=3, bias=False)),
+                # Zero padding then an unpadded pool: not the same as MaxPool2d(padding=1), which pads
+                # with -inf; the root has no ReLU, so negative values meet the padded zeros.
+                ("pad", nn.ConstantPad2d(1, 0.0)),
+                ("pool", nn.MaxPool2d(kernel_size=3, stride=2)),
+            ]))
+        elif root_type == "cifar":
+            # 32x32 input: a 3x3 stride-1 root and no pooling, as the CIFAR zoo; same checkpoint key.
+            self.root = nn.Sequential(OrderedDict([("conv", StdConv2d(3, root, 3, stride=1, padding=1, bias=False))]))
+            self.input_size = (3, 32, 32)
+            self.preprocessing = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resize=None, crop=None)
+        else:
+            raise CifarlabError(f"BiT root must be 'bit' or 'cifar', got {root_type!r}")
         stages, cin = [], root
         for i, units in enumerate(self.depths):
             cout, cmid = _channels(256 * 2**i, width), _channels(64 * 2**i, width)
@@ -113,7 +121,7 @@ class ResNetV2(nn.Module):
     def arch(self) -> str | None:
         """The published size this network has (`r50x1` ...), None for a reduced test network."""
         for name, shape in ARCHITECTURES.items():
-            if shape == (self.depths, self.width):
+            if shape == (self.depths, self.width) and self.root_type == "bit":
                 return name
         return None
 
@@ -131,14 +139,18 @@ def _channels(base: int, width: float) -> int:
     return int(channels)
 
 
-def bit_resnetv2(num_classes: int = 10, *, depths=(3, 4, 6, 3), width: float = 1,
+@register_model
+def bit_resnetv2(num_classes: int = 10, *, depths=(3, 4, 6, 3), width: float = 1, root: str = "bit",
                  weights: str | None = None, zero_head: bool = True) -> ResNetV2:
     """Build a BiT ResNet-V2 of any depth/width; `weights` is an official name or an `.npz` path.
+
+    `root="cifar"` gives a 3x3 stride-1 root without pooling for 32x32 input (cifarlab's own
+    upstream models); the official checkpoints all use the BiT root.
 
     With weights whose head has another number of classes, the head is replaced: zero-initialised
     when `zero_head` (BiT's choice), PyTorch's default initialisation otherwise.
     """
-    model = ResNetV2(depths, width, num_classes)
+    model = ResNetV2(tuple(depths), width, num_classes, root)
     if weights is not None:
         from cifarlab.models.bit_weights import load_weights
 

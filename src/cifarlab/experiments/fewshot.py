@@ -1,0 +1,136 @@
+"""Few-shot transfer sweeps (BiT): one run per (weights, shots, seed), then a table and a Figure-6 plot.
+
+Each run takes `shots` examples per class from the full training set with its own seed (saved in the
+run's indices.json), fine-tunes with BiT-HyperRule and is evaluated on the whole test set. Finished
+runs are skipped on a re-run and interrupted ones resume, so a sweep can be stopped and continued.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from cifarlab.atomic import write_text
+from cifarlab.config.recipe import Recipe
+from cifarlab.data.sources import load_dataset
+from cifarlab.errors import CifarlabError
+from cifarlab.experiments.figure6 import paper_value, plot_figure6
+from cifarlab.experiments.run import run_recipe
+from cifarlab.models.bit_weights import OFFICIAL_NAMES, architecture_of
+from cifarlab.transfer import hyperrule
+
+FIELDS = ["weights", "model", "shots", "seed", "top1", "top5", "steps", "wall_s", "run"]
+
+
+def weights_label(weights: str) -> str:
+    return Path(weights).stem if weights.endswith(".npz") else weights
+
+
+def run_recipe_for(base: Recipe, weights: str, shots: int, seed: int, num_classes: int, image_size: int) -> Recipe:
+    """The recipe of one few-shot run: the base recipe with the HyperRule and this run's subset."""
+    fs = base.fewshot
+    model = base.model
+    if weights in OFFICIAL_NAMES:
+        model = replace(model, name=f"bit_{architecture_of(weights)}", options={}, weights=weights)
+    elif weights == "scratch":
+        model = replace(model, weights=None)
+    else:
+        if not Path(weights).is_file():
+            raise CifarlabError(f"few-shot weights {weights!r} is neither an official name ({', '.join(OFFICIAL_NAMES[:2])}, "
+                                "...) nor an existing .npz file; fix fewshot.weights or --weights")
+        model = replace(model, weights=str(Path(weights).resolve()))
+    recipe = replace(base, model=model, seed=seed, name=f"{weights_label(weights)}_{shots}shot_seed{seed}",
+                     data=replace(base.data, val_size=0, full_train=False, examples_per_class=shots, subset_seed=seed))
+    if not fs.hyperrule:
+        return recipe
+    overrides = {k: v for k, v in (("precrop", fs.precrop), ("crop", fs.crop)) if v is not None}
+    if fs.boundaries is not None:
+        overrides["boundaries"] = tuple(fs.boundaries)
+    rule = hyperrule(shots * num_classes, image_size, batch_size=base.train.batch_size, base_lr=fs.base_lr, **overrides)
+    resize = rule.precrop if rule.precrop != image_size else None
+    return replace(
+        recipe,
+        augment=replace(base.augment, resize=resize, crop=rule.crop, crop_padding=0, flip="random",
+                        cutout=0, mixup_alpha=rule.mixup_alpha, cutmix_alpha=0.0),
+        optim=replace(base.optim, name="sgd", lr=rule.lr, momentum=rule.momentum, nesterov=False,
+                      weight_decay=rule.weight_decay, scale_lr_batch=None),
+        schedule=replace(base.schedule, name="hyperrule", boundaries=list(rule.boundaries)),
+        train=replace(base.train, steps=rule.total_steps),
+    )
+
+
+def _finished_row(run_dir: Path) -> dict | None:
+    import json
+
+    path = run_dir / "eval_test.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def run_sweep(base: Recipe, out_dir: Path) -> Path:
+    """Run every (weights, shots, seed) of `base.fewshot` under `out_dir`; write results and plot."""
+    fs = base.fewshot
+    if not fs.weights:
+        raise CifarlabError("the sweep has no weights: pass --weights BiT-M-R50x1 (or a .npz, or scratch)")
+    ds = load_dataset(base.data.dataset, root=base.data.root)
+    image_size = ds.train_images.shape[-1]
+    out_dir = Path(out_dir)
+    runs_dir = out_dir / "runs"
+    rows = []
+    for weights in fs.weights:
+        for shots in fs.shots:
+            for seed in range(fs.seeds):
+                recipe = run_recipe_for(base, weights, shots, seed, len(ds.classes), image_size)
+                recipe = replace(recipe, out_dir=str(runs_dir))
+                rows.append(_one_run(recipe, runs_dir / recipe.name, weights, shots, seed))
+                write_results(out_dir, rows)
+    return out_dir
+
+
+def _one_run(recipe: Recipe, run_dir: Path, weights: str, shots: int, seed: int) -> dict:
+    result = _finished_row(run_dir)
+    wall = 0.0
+    if result is None:
+        resume = run_dir if (run_dir / "last.pt").is_file() else None
+        if resume is None and run_dir.exists():
+            shutil.rmtree(run_dir)  # a run that died before its first checkpoint: start it again
+        t0 = time.perf_counter()
+        outcome = run_recipe(recipe, resume=resume)
+        wall = time.perf_counter() - t0
+        if outcome.status != "finished":
+            raise CifarlabError(f"sweep stopped during {run_dir.name}; run the same command again to continue")
+        result = _finished_row(run_dir)
+    return {"weights": weights_label(weights), "model": recipe.model.name, "shots": shots, "seed": seed,
+            "top1": round(100 * result["top1"], 2), "top5": round(100 * result["top5"], 2),
+            "steps": recipe.train.steps, "wall_s": round(wall, 1), "run": run_dir.name}
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Median, min and max test accuracy per (weights, shots), with the paper's value where there is one."""
+    groups: dict[tuple, list[float]] = {}
+    for row in rows:
+        groups.setdefault((row["weights"], int(row["shots"])), []).append(float(row["top1"]))
+    return [{"weights": w, "shots": s, "runs": len(v), "median": round(statistics.median(v), 2),
+             "min": min(v), "max": max(v), "paper": paper_value(w, s)} for (w, s), v in sorted(groups.items())]
+
+
+def write_results(out_dir: Path, rows: list[dict]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out_dir / "results.csv", buf.getvalue())
+    summary = summarise(rows)
+    lines = ["| weights | shots | runs | median top-1 (%) | min | max | paper (Fig. 6) |", "|---|---|---|---|---|---|---|"]
+    for r in summary:
+        paper = f"{r['paper']:.1f}" if r["paper"] is not None else "-"
+        lines.append(f"| {r['weights']} | {r['shots']} | {r['runs']} | {r['median']:.2f} | {r['min']:.2f} | {r['max']:.2f} | {paper} |")
+    write_text(out_dir / "summary.md", "\n".join(lines) + "\n")
+    plot_figure6(summary, rows, out_dir / "figure6.png")

@@ -1,0 +1,52 @@
+"""The BiT paper's Figure 6 values and a plot of a few-shot sweep beside them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from cifarlab.atomic import atomic_path
+
+# CIFAR-10 test accuracy (%), median of 5 random subsets, read off Figure 6 of Kolesnikov et al.,
+# "Big Transfer (BiT)", ECCV 2020 (so about +-1). Keys: (upstream, shots) -> {architecture: value}.
+FIGURE6 = {
+    ("BiT-S", 1): {"R50x1": 44.5, "R101x1": 48.8, "R50x3": 46.3, "R101x3": 47.5, "R152x4": 42.0},
+    ("BiT-S", 5): {"R50x1": 72.9, "R101x1": 74.5, "R50x3": 75.0, "R101x3": 75.6, "R152x4": 75.4},
+    ("BiT-M", 1): {"R50x1": 52.5, "R101x1": 52.7, "R50x3": 52.0, "R101x3": 54.0, "R152x4": 50.8},
+    ("BiT-M", 5): {"R50x1": 83.0, "R101x1": 86.6, "R50x3": 85.5, "R101x3": 83.7, "R152x4": 86.5},
+}
+
+
+def paper_value(weights: str, shots: int) -> Optional[float]:
+    """Figure 6's CIFAR-10 value for an official checkpoint name (`BiT-M-R50x1`), else None."""
+    parts = weights.split("-")
+    if len(parts) != 3 or parts[0] != "BiT":
+        return None
+    return FIGURE6.get((f"BiT-{parts[1]}", int(shots)), {}).get(parts[2])
+
+
+def plot_figure6(summary: list[dict], rows: list[dict], path: Path) -> None:
+    """One panel per shot count: single runs as dots, medians joined by a line, paper values as stars."""
+    from matplotlib.figure import Figure
+
+    shots = sorted({int(r["shots"]) for r in summary})
+    labels = list(dict.fromkeys(r["weights"] for r in summary))
+    fig = Figure(figsize=(4 * len(shots), 4), layout="constrained")
+    axes = fig.subplots(1, len(shots), squeeze=False)[0]
+    for ax, k in zip(axes, shots):
+        xs = range(len(labels))
+        runs = [[float(r["top1"]) for r in rows if r["weights"] == w and int(r["shots"]) == k] for w in labels]
+        for x, values in zip(xs, runs):
+            ax.scatter([x] * len(values), values, color="tab:blue", alpha=0.5, s=18)
+        medians = [next((s["median"] for s in summary if s["weights"] == w and s["shots"] == k), None) for w in labels]
+        ax.plot([x for x, m in zip(xs, medians) if m is not None], [m for m in medians if m is not None],
+                "-o", color="tab:blue", label="cifarlab median")
+        paper = [(x, paper_value(w, k)) for x, w in zip(xs, labels) if paper_value(w, k) is not None]
+        if paper:
+            ax.scatter(*zip(*paper), marker="*", s=120, color="tab:red", label="BiT paper (Fig. 6)", zorder=3)
+        ax.set_xticks(list(xs), labels, rotation=30, ha="right")
+        ax.set(title=f"CIFAR-10, {k}-shot", ylabel="test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)

@@ -1,0 +1,118 @@
+import csv
+import json
+
+import pytest
+from PIL import Image
+
+import cifarlab.experiments.fewshot as fewshot
+from cifarlab.cli import main
+from cifarlab.config import recipe_from_dict
+from cifarlab.data import load_dataset
+from cifarlab.errors import CifarlabError
+from cifarlab.experiments.figure6 import paper_value
+from cifarlab.models import create
+from cifarlab.models.bit_weights import save_npz
+
+TINY_BIT = {"depths": [1, 1, 1, 1], "width": 0.5, "root": "cifar"}
+
+
+def _write_folder(root, images, labels, classes, per_class):
+    for split in ("train", "test"):
+        for c, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            members = (labels == c).nonzero().flatten()[:per_class]
+            for i in members.tolist():
+                Image.fromarray(images[i].permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+
+
+@pytest.fixture
+def small_cifar_folder(tmp_path, cifar10_small, monkeypatch):
+    """Real CIFAR-10 images as a small image-folder dataset: 4 train and 4 test images per class."""
+    monkeypatch.setenv("CIFARLAB_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "small_cifar"
+    _write_folder(root, cifar10_small.train_images, cifar10_small.train_labels, cifar10_small.classes, 4)
+    return f"folder:{root}"
+
+
+def _sweep_recipe(dataset, weights, **fewshot_extra):
+    return recipe_from_dict({
+        "name": "tiny_sweep",
+        "data": {"dataset": dataset},
+        "model": {"name": "bit_resnetv2", "options": TINY_BIT},
+        "train": {"batch_size": 16, "device": "cpu", "log_every": 2},
+        "eval": {"batch_size": 1000},
+        "fewshot": {"weights": weights, "shots": [1, 2], "seeds": 2, "precrop": 36, "crop": 32,
+                    "boundaries": [1, 2, 3, 4, 5], **fewshot_extra},
+    }, source="test")
+
+
+def test_tiny_sweep_writes_results_table_and_figure_and_skips_finished_runs(tmp_path, small_cifar_folder, monkeypatch):
+    upstream = tmp_path / "upstream.npz"
+    save_npz(create("bit_resnetv2", num_classes=100, **TINY_BIT), upstream)
+    out = fewshot.run_sweep(_sweep_recipe(small_cifar_folder, [str(upstream), "scratch"]), tmp_path / "sweep")
+
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 8
+    assert {(r["weights"], r["shots"], r["seed"]) for r in rows} == {
+        (w, s, d) for w in ("upstream", "scratch") for s in ("1", "2") for d in ("0", "1")}
+    assert all(0 <= float(r["top1"]) <= 100 and r["steps"] == "5" for r in rows)
+    summary = (out / "summary.md").read_text()
+    assert "| upstream | 1 | 2 |" in summary and "| scratch | 2 | 2 |" in summary
+    assert Image.open(out / "figure6.png").size[0] > 300
+
+    # Each run saved the subset it trained on: k per class, and the seed really changes it.
+    def subset(run):
+        return json.loads((out / "runs" / run / "indices.json").read_text())["train"]
+
+    a, b = subset("upstream_2shot_seed0"), subset("upstream_2shot_seed1")
+    assert len(a) == 20 and len(b) == 20 and a != b
+    assert subset("scratch_2shot_seed0") == a  # same seed, same subset, whatever the weights
+    labels = load_dataset(small_cifar_folder).train_labels[a].tolist()
+    assert sorted(labels) == sorted(list(range(10)) * 2)
+
+    # A re-run trains nothing: every run already has its test evaluation.
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(fewshot, "run_recipe", refuse)
+    fewshot.run_sweep(_sweep_recipe(small_cifar_folder, [str(upstream), "scratch"]), tmp_path / "sweep")
+
+
+def test_hyperrule_fills_the_run_recipe():
+    base = recipe_from_dict({"train": {"batch_size": 128}}, source="test")
+    recipe = fewshot.run_recipe_for(base, "BiT-M-R50x1", shots=5, seed=3, num_classes=10, image_size=32)
+    assert recipe.model.name == "bit_r50x1" and recipe.model.weights == "BiT-M-R50x1"
+    assert (recipe.augment.resize, recipe.augment.crop, recipe.augment.mixup_alpha) == (160, 128, 0.0)
+    assert recipe.optim.lr == pytest.approx(0.003 * 128 / 512) and recipe.optim.weight_decay == 0
+    assert recipe.optim.momentum == 0.9 and recipe.schedule.boundaries == [100, 200, 300, 400, 500]
+    assert recipe.train.steps == 500 and recipe.data.examples_per_class == 5 and recipe.data.subset_seed == 3
+    assert recipe.data.val_size == 0
+
+
+def test_unknown_weights_are_a_clear_error():
+    with pytest.raises(CifarlabError, match="neither an official name"):
+        fewshot.run_recipe_for(_sweep_recipe("cifar10", ["nope"]), "nope", 1, 0, 10, 32)
+
+
+def test_paper_values_come_from_figure6():
+    assert paper_value("BiT-M-R50x1", 5) == 83.0 and paper_value("BiT-S-R152x4", 1) == 42.0
+    assert paper_value("upstream", 5) is None
+
+
+def test_fewshot_command_line_overrides_reach_the_sweep(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def fake_sweep(recipe, out):
+        seen["recipe"], seen["out"] = recipe, out
+        out.mkdir(parents=True)
+        (out / "summary.md").write_text("table\n")
+        return out
+
+    monkeypatch.setattr(fewshot, "run_sweep", fake_sweep)
+    code = main(["fewshot", "--weights", "BiT-S-R50x1", "scratch", "--shots", "1", "10", "--seeds", "3",
+                 "--dataset", "cifar100", "--out", str(tmp_path / "s"), "train.batch_size=128"])
+    assert code == 0
+    fs = seen["recipe"].fewshot
+    assert (fs.weights, fs.shots, fs.seeds) == (["BiT-S-R50x1", "scratch"], [1, 10], 3)
+    assert seen["recipe"].data.dataset == "cifar100" and seen["recipe"].train.batch_size == 128
