@@ -64,24 +64,28 @@ def reference_loader(images, labels, mean, std, batch_size, workers, pin):
                            T.ToTensor(), T.Normalize(mean, std), Cutout(8)])
     ds = PilCifar(images.permute(0, 2, 3, 1).numpy(), labels.numpy(), transform)
     return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True,
-                                       num_workers=workers, pin_memory=pin, persistent_workers=workers > 0)
+                                       num_workers=workers, pin_memory=pin)
 
 
 def time_batches(batches, n: int, step=None, device=None) -> float:
     """Images per second over `n` batches (after one warm-up batch), synchronising at the end only."""
     it = iter(batches)
-    first = next(it)
-    if step:
-        step(first)
-    t0, seen = time.perf_counter(), 0
-    for _ in range(n):
-        x, y = next(it)[:2]
+    try:
+        first = next(it)
         if step:
-            step((x, y))
-        seen += len(y)
-    if device is not None and device.type == "cuda":
-        torch.cuda.synchronize()
-    return seen / (time.perf_counter() - t0)
+            step(first)
+        t0, seen = time.perf_counter(), 0
+        for _ in range(n):
+            x, y = next(it)[:2]
+            if step:
+                step((x, y))
+            seen += len(y)
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize()
+        return seen / (time.perf_counter() - t0)
+    finally:
+        # Shut the DataLoader's workers down: left running, they would load the CPU during the next timing.
+        it.close()
 
 
 def make_step(model, device, precision, channels_last):
@@ -100,13 +104,27 @@ def make_step(model, device, precision, channels_last):
     return step
 
 
+def synthetic_cifar10():
+    from cifarlab.data import Dataset
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (50000, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (50000,), generator=g)
+    return Dataset("synthetic", [str(c) for c in range(10)], images, labels, images[:10000], labels[:10000])
+
+
 def forever(make_iter):
     while True:
         yield from make_iter()
 
 
-def median_of(fn, repeats: int) -> float:
-    return statistics.median(fn() for _ in range(repeats))
+def paired_medians(ours_fn, ref_fn, repeats: int) -> tuple[float, float]:
+    """Alternate the two measurements so that a change in machine load hits both alike."""
+    ours, ref = [], []
+    for _ in range(repeats):
+        ref.append(ref_fn())
+        ours.append(ours_fn())
+    return statistics.median(ours), statistics.median(ref)
 
 
 def main() -> None:
@@ -118,11 +136,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8))
     ap.add_argument("--models", nargs="+", default=["resnet9", "resnet18"])
+    ap.add_argument("--synthetic", action="store_true",
+                    help="random images of CIFAR-10's shape instead of the dataset (throughput does not depend on pixels)")
     args = ap.parse_args()
     device = torch.device(args.device)
     gpu = device.type == "cuda"
     torch.manual_seed(0)
-    ds = load_dataset("cifar10")
+    ds = synthetic_cifar10() if args.synthetic else load_dataset("cifar10")
     mean, std = (tuple(float(v) for v in t) for t in channel_stats(ds.train_images))
     aug = AugmentConfig(crop_padding=4, pad_mode="reflect", flip="random", cutout=8)
     pipe = BatchPipeline(ds.train_images.to(device), ds.train_labels, batch_size=args.batch_size, num_classes=10,
@@ -135,8 +155,8 @@ def main() -> None:
     print(f"reference: torchvision DataLoader, {args.workers} workers, Pillow transforms; batch {args.batch_size}; "
           f"median of {args.repeats}")
     n = args.pipeline_batches
-    ours = median_of(lambda: time_batches(ours_batches(), n, device=device), args.repeats)
-    theirs = median_of(lambda: time_batches(ref_batches(), n), args.repeats)
+    ours, theirs = paired_medians(lambda: time_batches(ours_batches(), n, device=device),
+                                  lambda: time_batches(ref_batches(), n), args.repeats)
     print(f"pipeline alone        cifarlab {ours:10.0f} img/s   reference {theirs:8.0f} img/s   ratio {ours / theirs:6.1f}x")
     for name in args.models:
         model = create(name, num_classes=10).to(device)
@@ -144,10 +164,10 @@ def main() -> None:
         if gpu:
             model = model.to(memory_format=torch.channels_last)
         ours_step = make_step(model, device, precision, channels_last=gpu)
-        ours = median_of(lambda: time_batches(ours_batches(), args.steps, ours_step, device), args.repeats)
         ref_model = create(name, num_classes=10).to(device)
         ref_step = make_step(ref_model, device, "fp32", channels_last=False)
-        theirs = median_of(lambda: time_batches(ref_batches(), args.steps, ref_step, device), args.repeats)
+        ours, theirs = paired_medians(lambda: time_batches(ours_batches(), args.steps, ours_step, device),
+                                      lambda: time_batches(ref_batches(), args.steps, ref_step, device), args.repeats)
         note = "bf16+channels_last vs fp32" if gpu else "fp32 both"
         print(f"train step {name:10s} cifarlab {ours:10.0f} img/s   reference {theirs:8.0f} img/s   ratio {ours / theirs:6.2f}x  ({note})")
 

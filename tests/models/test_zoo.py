@@ -11,12 +11,12 @@ thop sums in float32, so its table rounds the largest counts to a representable 
 PreAct-ResNet-101 42,501,192, PreAct-ResNet-152 58,144,840 and ResNeXt-29 8x64d 89,598,280
 are the float32 images of the exact 42,501,194, 58,144,842 and 89,598,282 used below.
 
-Forward passes on real weights run on CPU. Cost per image decides the batch:
-  batch 2 at 10 and 100 classes: the nets under 0.5 GMACs;
-  batch 1 at 10 classes: the nets from 0.5 to 2.1 GMACs;
-  no CPU forward for the eight biggest (2.5 to 14 GMACs: DenseNet-161, (PreAct-)ResNet-101/152,
-  ResNeXt-29 4x64d and 8x64d, WRN-28-10); every net, these included, is run at batch 2 for 10 and
-  100 classes on the meta device, which propagates the real shapes through every layer.
+Every net runs at batch 2 for 10 and 100 classes on the meta device, which propagates the real
+shapes through every layer at no arithmetic cost. Forward passes on real weights run on CPU:
+  batch 2 at 10 and 100 classes: the nets under 0.5 GMACs per image (FORWARD_BATCH_2);
+  batch 1 at 10 classes: one net per block type from 0.5 to 1.1 GMACs (FORWARD_BATCH_1);
+  no CPU forward (SHAPE_ONLY) for deeper or wider copies of those block types and the biggest
+  nets, 1.1 to 14 GMACs (ResNeXt-29 8x64d, WRN-28-10, (PreAct-)ResNet-152, ...).
 """
 
 from __future__ import annotations
@@ -77,16 +77,26 @@ FORWARD_BATCH_2 = [
     "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
 ]  # fmt: skip
 FORWARD_BATCH_1 = [
-    "resnet18", "preact_resnet18", "dpn26", "resnext29_32x4d", "densenet121", "simple_dla",
-    "resnext50_2x40d", "dla", "densenet169", "resnet34", "preact_resnet34", "resnet50",
-    "preact_resnet50", "resnext50_8x14d", "resnext50_32x4d", "densenet201", "resnext29_2x64d",
-    "wrn_16_8", "dpn92",
+    "resnet18", "resnet50", "preact_resnet18", "preact_resnet50", "resnext29_32x4d",
+    "densenet121", "dpn26", "dla", "simple_dla",
 ]  # fmt: skip
 SHAPE_ONLY = [
-    "densenet161", "resnet101", "preact_resnet101", "resnet152", "preact_resnet152",
-    "resnext29_4x64d", "wrn_28_10", "resnext29_8x64d",
+    "resnet34", "resnet101", "resnet152", "preact_resnet34", "preact_resnet101", "preact_resnet152",
+    "wrn_16_8", "wrn_28_10", "resnext29_2x64d", "resnext29_4x64d", "resnext29_8x64d",
+    "resnext50_2x40d", "resnext50_8x14d", "resnext50_32x4d",
+    "densenet161", "densenet169", "densenet201", "dpn92",
 ]  # fmt: skip
 ZOO = list(EXPECTED_PARAMS)
+
+
+@pytest.fixture(autouse=True)
+def one_cpu_thread():
+    # A batch of one or two 32x32 images gains nothing from threads, and on shared, busy cores
+    # the waits between threads cost many times the convolutions themselves.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def build_on_meta(name: str, num_classes: int = 10) -> nn.Module:

@@ -103,3 +103,20 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(CifarlabError, match="corrupt or truncated"):
         load_checkpoint(path)
+
+
+def test_airbench_methods_train_whitened_frozen_first_layer_and_resume_exactly(tiny_recipe):
+    recipe = tiny_recipe(model={"name": "airbench94", "options": {"widths": [8, 16, 16]}, "init": "airbench"},
+                         augment={"flip": "alternating", "cutout": 0}, optim={"bias_lr_scale": 64.0},
+                         train={"lookahead": True, "epochs": 2, "label_smoothing": 0.2})
+    straight = run_recipe(recipe)
+    stopped = run_recipe(recipe.__class__(**{**vars(recipe), "name": "stopped"}), stop_after=4)
+    resumed = run_recipe(recipe, resume=stopped.run_dir)
+    a, b = _weights(straight.run_dir), _weights(resumed.run_dir)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # The whitening layer was fitted to the data and never trained.
+    first = run_recipe(recipe.__class__(**{**vars(recipe), "name": "one_step", "train": recipe.train.__class__(
+        **{**vars(recipe.train), "steps": 1})}))
+    w1 = _weights(first.run_dir)["whiten.weight"]
+    assert torch.equal(w1, a["whiten.weight"])
+    assert load_checkpoint(straight.run_dir / "last.pt")["progress"]["finished"] is True

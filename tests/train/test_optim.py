@@ -30,15 +30,23 @@ def test_each_optimiser_lowers_the_training_loss(name, lr, eps, drop):
     assert loss.item() < drop * first
 
 
-def test_norm_and_bias_parameters_can_skip_weight_decay_and_take_a_larger_lr():
+def test_norm_and_bias_parameters_can_skip_weight_decay_and_norms_take_a_larger_lr():
     model, _, _ = _problem()
     groups = parameter_groups(model, OptimConfig(weight_decay=5e-4, no_decay_norm_bias=True, bias_lr_scale=64))
-    weights, norm_bias = groups
+    weights, norms, biases = groups
     assert [p.ndim for p in weights["params"]] == [2, 2]
-    assert len(norm_bias["params"]) == 4 and norm_bias["weight_decay"] == 0.0
+    assert len(norms["params"]) == 2 and len(biases["params"]) == 2
+    assert norms["weight_decay"] == biases["weight_decay"] == 0.0
     opt = torch.optim.SGD(groups, lr=1.0)
     set_lr(opt, 0.01)
-    assert [g["lr"] for g in opt.param_groups] == [0.01, 0.64]
+    assert [g["lr"] for g in opt.param_groups] == [0.01, 0.64, 0.01]
+
+
+def test_a_larger_norm_lr_keeps_the_decay_per_step():
+    model, _, _ = _problem()
+    _, norms, biases = parameter_groups(model, OptimConfig(weight_decay=0.64, bias_lr_scale=64))
+    assert norms["weight_decay"] * norms["lr_scale"] == pytest.approx(0.64)
+    assert biases["weight_decay"] == 0.64
 
 
 def test_lr_scales_linearly_with_batch_size_on_request():

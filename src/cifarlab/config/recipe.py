@@ -46,6 +46,7 @@ class ModelConfig:
     name: str = "resnet18"
     options: dict[str, Any] = field(default_factory=dict)  # passed to the model constructor
     weights: Optional[str] = None  # pretrained weights: an official name or a file
+    init: Literal["default", "airbench"] = "default"  # airbench: identity 3x3 convs + frozen patch whitening
 
 
 @dataclass
@@ -59,7 +60,7 @@ class OptimConfig:
     eps: float = bounded(1e-8, 0.0)
     no_decay_norm_bias: bool = False  # no weight decay on normalisation weights and biases
     scale_lr_batch: Optional[int] = bounded(None, 1, help="lr is given for this batch size; scale linearly")
-    bias_lr_scale: float = bounded(1.0, 0.0, help="lr multiplier for norm biases (airbench uses 64)")
+    bias_lr_scale: float = bounded(1.0, 0.0, help="lr multiplier for normalisation-layer parameters (airbench: 64)")
 
 
 @dataclass
@@ -92,6 +93,7 @@ class TrainConfig:
     grad_clip_mode: Literal["norm", "value"] = "norm"
     label_smoothing: float = bounded(0.0, 0.0, 1.0)
     ema_decay: Optional[float] = bounded(None, 0.0, 1.0, help="weight EMA, evaluated as its own model")
+    lookahead: bool = False  # airbench lookahead: every 5 steps pull towards slow weights, stronger late
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     eval_every: int = bounded(1, 1, help="epochs between validation passes")
     log_every: int = bounded(50, 1, help="steps between metrics lines")

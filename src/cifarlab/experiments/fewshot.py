@@ -28,7 +28,11 @@ FIELDS = ["weights", "model", "shots", "seed", "top1", "top5", "steps", "wall_s"
 
 
 def weights_label(weights: str) -> str:
-    return Path(weights).stem if weights.endswith(".npz") else weights
+    """How a sweep names its weights: the official name, "scratch", or the .npz file (its run folder for weights.npz)."""
+    if not weights.endswith(".npz"):
+        return weights
+    path = Path(weights)
+    return path.parent.name if path.stem == "weights" and path.parent.name else path.stem
 
 
 def run_recipe_for(base: Recipe, weights: str, shots: int, seed: int, num_classes: int, image_size: int) -> Recipe:

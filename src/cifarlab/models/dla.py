@@ -7,9 +7,9 @@ Layout of the common pytorch-cifar reference: three 3x3 conv-BN-ReLU layers at s
 64, 128, 256 and 512 channels (levels 1, 2, 2, 1; strides 1, 2, 2, 2), global average pool and
 a linear layer. A root node concatenates its inputs and applies 1x1 conv-BN-ReLU.
 
-- `dla`: hierarchical deep aggregation. A tree of level L > 1 sums up a `prev_root` block on
-  its input, the outputs of its subtrees of levels L-1 ... 1 (chained) and two more blocks,
-  and aggregates all L + 2 of them in one root. 16,291,386 parameters for 10 classes.
+- `dla`: hierarchical deep aggregation. A tree of level L > 1 collects the outputs of a
+  `prev_root` block on its input, of its chained subtrees of levels L-1 ... 1 and of two more
+  blocks, and aggregates all L + 2 of them in one root. 16,291,386 parameters for 10 classes.
 - `simple_dla`: each tree is two subtrees in series whose two outputs meet in a root.
   15,142,970 parameters for 10 classes.
 """

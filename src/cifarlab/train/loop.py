@@ -22,12 +22,13 @@ from cifarlab.config.recipe import AugmentConfig, Recipe
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.errors import CifarlabError
 from cifarlab.train import checkpoint as ckpt_io
-from cifarlab.train.averaging import ModelEMA
+from cifarlab.train.averaging import Lookahead, ModelEMA
 from cifarlab.train.distributed import Placement
 from cifarlab.train.interrupt import StopRequest
 from cifarlab.train.optim import build_optimizer, peak_lr, set_lr
 from cifarlab.train.schedule import LrSchedule
 from cifarlab.train.sinks import MetricsSink
+from cifarlab.train.whitening import init_airbench
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Progress:
     step: int = 0
     best_val_top1: float = -1.0
     best_step: int = -1
+    finished: bool = False  # end-of-run work (lookahead's last update) done
 
 
 def autocast_for(device: torch.device, precision: str):
@@ -63,6 +65,8 @@ class Trainer:
     def __init__(self, recipe: Recipe, model: nn.Module, splits, placement: Placement, run_dir: Path, sinks: list[MetricsSink]):
         self.recipe, self.splits, self.place, self.run_dir, self.sinks = recipe, splits, placement, Path(run_dir), sinks
         t, dev = recipe.train, placement.device
+        if recipe.model.init == "airbench":
+            self._airbench_init(model, splits)
         self.model = model.to(dev, memory_format=torch.channels_last if t.channels_last else torch.preserve_format)
         self.forward_model = self._wrap(self.model)
         if t.batch_size % (t.accumulate * placement.world_size):
@@ -87,7 +91,17 @@ class Trainer:
         self.schedule = LrSchedule(recipe.schedule, self.lr, self.total_steps, self.steps_per_epoch, recipe.schedule.boundaries)
         self.scaler = torch.amp.GradScaler(dev.type, enabled=t.precision == "fp16")
         self.ema = ModelEMA(self.model, decay=t.ema_decay) if t.ema_decay else None
+        self.lookahead = Lookahead(self.model, self.total_steps) if t.lookahead else None
         self.progress = Progress()
+
+    def _airbench_init(self, model: nn.Module, splits) -> None:
+        """Identity 3x3 convs and a frozen whitening layer fitted to 5,000 training images, as the model sees them."""
+        g = torch.Generator().manual_seed(self.recipe.seed)
+        pick = torch.randperm(len(splits.train_images), generator=g)[:5000]
+        x = splits.train_images[pick].float().div_(255)
+        mean = torch.tensor(splits.mean).view(1, -1, 1, 1)
+        std = torch.tensor(splits.std).view(1, -1, 1, 1)
+        init_airbench(model, (x - mean) / std)
 
     def _wrap(self, model: nn.Module) -> nn.Module:
         if self.place.world_size > 1:
@@ -102,6 +116,7 @@ class Trainer:
             model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
             schedule=self.schedule.state_dict(), scaler=self.scaler.state_dict(),
             ema=self.ema.state_dict() if self.ema else None, rng=ckpt_io.rng_state(),
+            lookahead=self.lookahead.state_dict() if self.lookahead else None,
             progress=vars(self.progress).copy(), model_name=self.recipe.model.name,
             num_classes=self.splits.num_classes, classes=self.splits.classes,
             mean=self.splits.mean, std=self.splits.std, recipe_name=self.recipe.name,
@@ -119,6 +134,8 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         if self.ema and state["ema"]:
             self.ema.load_state_dict(state["ema"])
+        if self.lookahead and state.get("lookahead"):
+            self.lookahead.load_state_dict(state["lookahead"])
         ckpt_io.set_rng_state(state["rng"])
         self.progress = Progress(**state["progress"])
 
@@ -147,7 +164,20 @@ class Trainer:
                         self._check_finite(window)
                         self.save("last.pt")
                         return "stopped"
+        if self.lookahead is not None and not self.progress.finished:
+            self._finish_lookahead()
         return "finished"
+
+    def _finish_lookahead(self) -> None:
+        """Put the slow weights into the model; they are the run's final weights (and may be its best)."""
+        self.lookahead.finish(self.model)
+        self.progress.finished = True
+        if self.val_batches is not None:
+            _, val_top1 = self.validate(self.model)
+            if val_top1 > self.progress.best_val_top1:
+                self.progress.best_val_top1, self.progress.best_step = val_top1, self.progress.step
+                self.save("best.pt")
+        self.save("last.pt")
 
     def _step(self, batch, window: "_Window") -> None:
         """One optimiser step; with accumulation, the batch is split into micro-batches (BiT batch_split)."""
@@ -176,6 +206,8 @@ class Trainer:
         if self.ema:
             self.ema.update(self.model)
         self.progress.step += 1
+        if self.lookahead is not None:
+            self.lookahead.step(self.model, self.progress.step)
 
     def _check_finite(self, window: "_Window") -> None:
         bad = window.first_nonfinite()

@@ -17,26 +17,34 @@ def peak_lr(cfg: OptimConfig, batch_size: int) -> float:
     return lr
 
 
-def _is_norm_or_bias(module: nn.Module, name: str, param: nn.Parameter) -> bool:
-    norms = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
-    return param.ndim <= 1 or isinstance(module, norms) or name.endswith("bias")
+NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
 
 def parameter_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
-    """Split parameters into weights, and norm/bias parameters that may skip weight decay or get a larger lr.
+    """Weights; normalisation-layer parameters; other biases. Each group carries `lr_scale`.
 
-    Each group carries `lr_scale`, which the training loop multiplies into the scheduled lr.
+    Normalisation parameters and biases may skip weight decay (`no_decay_norm_bias`).
+    Normalisation parameters take `bias_lr_scale` times the lr, with their weight decay divided
+    by the same factor so that the decay per step (lr x wd) is unchanged, as airbench does.
     """
-    weights, norm_bias = [], []
-    for module_name, module in model.named_modules():
+    weights, norms, biases = [], [], []
+    for module in model.modules():
         for name, p in module.named_parameters(recurse=False):
             if not p.requires_grad:
                 continue
-            (norm_bias if _is_norm_or_bias(module, name, p) else weights).append(p)
+            if isinstance(module, NORMS):
+                norms.append(p)
+            elif p.ndim <= 1 or name.endswith("bias"):
+                biases.append(p)
+            else:
+                weights.append(p)
     decay_nb = 0.0 if cfg.no_decay_norm_bias else cfg.weight_decay
-    groups = [{"params": weights, "weight_decay": cfg.weight_decay, "lr_scale": 1.0}]
-    if norm_bias:
-        groups.append({"params": norm_bias, "weight_decay": decay_nb, "lr_scale": cfg.bias_lr_scale})
+    scale = cfg.bias_lr_scale
+    groups = [
+        {"params": weights, "weight_decay": cfg.weight_decay, "lr_scale": 1.0},
+        {"params": norms, "weight_decay": decay_nb / scale if scale > 0 else decay_nb, "lr_scale": scale},
+        {"params": biases, "weight_decay": decay_nb, "lr_scale": 1.0},
+    ]
     return [g for g in groups if g["params"]]
 
 

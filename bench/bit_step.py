@@ -1,0 +1,83 @@
+"""BiT-R50x1 training-step throughput at 128x128: cifarlab's step against the original code's step.
+
+Reference: what the BiT PyTorch code runs, fp32 weights and activations, channels-first, SGD momentum 0.9.
+cifarlab: the same model and optimiser with bf16 autocast and channels_last (and `--compile`).
+Both train on the same device-resident batches, so the ratio is the step itself. Median of --repeats.
+
+    python bench/bit_step.py --device cuda --batch-size 128
+    python bench/bit_step.py --device cpu --batch-size 8 --steps 3    # slow, for completeness
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from cifarlab.config.recipe import OptimConfig
+from cifarlab.models import create
+from cifarlab.train.loop import autocast_for, loss_fn
+from cifarlab.train.optim import build_optimizer
+
+
+def images_per_second(model, x, y, device, precision: str, steps: int, repeats: int) -> float:
+    opt = build_optimizer(model, OptimConfig(name="sgd", lr=0.003, momentum=0.9, weight_decay=0.0), 0.003)
+
+    def step():
+        with autocast_for(device, precision):
+            loss = loss_fn(model(x), y, 0.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(3):  # warm-up (and compilation)
+        step()
+    sync()
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync()
+        rates.append(steps * len(x) / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--model", default="bit_r50x1")
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--compile", action="store_true", help="also time cifarlab's step under torch.compile")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    torch.backends.cudnn.benchmark = True
+    x = torch.randn(args.batch_size, 3, 128, 128, device=device)
+    y = torch.randint(0, 10, (args.batch_size,), device=device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"{args.model} training step, 128x128, batch {args.batch_size}, {name}, torch {torch.__version__}, "
+          f"median of {args.repeats} x {args.steps} steps")
+    ref = images_per_second(create(args.model, num_classes=10).to(device), x, y, device, "fp32", args.steps, args.repeats)
+    print(f"reference  fp32, channels-first      {ref:9.1f} img/s")
+    precision = "bf16"
+    ours_model = create(args.model, num_classes=10).to(device, memory_format=torch.channels_last)
+    xl = x.contiguous(memory_format=torch.channels_last)
+    ours = images_per_second(ours_model, xl, y, device, precision, args.steps, args.repeats)
+    print(f"cifarlab   bf16, channels_last       {ours:9.1f} img/s   ratio {ours / ref:5.2f}x")
+    if args.compile:
+        compiled = torch.compile(create(args.model, num_classes=10).to(device, memory_format=torch.channels_last))
+        ours_c = images_per_second(compiled, xl, y, device, precision, args.steps, args.repeats)
+        print(f"cifarlab   bf16, channels_last, compile {ours_c:7.1f} img/s   ratio {ours_c / ref:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
