@@ -52,7 +52,7 @@ def lr_range_test(recipe: Recipe, model: torch.nn.Module, splits, device: torch.
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        value = float(loss)
+        value = float(loss.detach())
         if not math.isfinite(value):
             break
         smooth = 0.9 * smooth + 0.1 * value
