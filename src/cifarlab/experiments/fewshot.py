@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 import statistics
 import time
@@ -69,8 +70,6 @@ def run_recipe_for(base: Recipe, weights: str, shots: int, seed: int, num_classe
 
 
 def _finished_row(run_dir: Path) -> dict | None:
-    import json
-
     path = run_dir / "eval_test.json"
     if not path.is_file():
         return None

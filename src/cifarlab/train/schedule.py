@@ -47,9 +47,7 @@ class LrSchedule:
         c, spe = self.cfg, max(self.steps_per_epoch, 1)
         epoch = step / spe
         name = c.name
-        if name == "constant":
-            return self._warmup(step) * self.plateau_scale
-        if name == "plateau":
+        if name in ("constant", "plateau"):  # plateau_scale stays 1 unless reduce-on-plateau lowers it
             return self._warmup(step) * self.plateau_scale
         if name == "onecycle":
             return self._onecycle(step)
