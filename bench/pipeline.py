@@ -7,6 +7,7 @@ prints the ratio cifarlab / reference.
 
     python bench/pipeline.py                      # CPU, this machine
     python bench/pipeline.py --device cuda        # GPU: cifarlab adds bf16 + channels_last
+    python bench/pipeline.py --device cuda --synthetic --compile   # and the model under torch.compile
 """
 
 from __future__ import annotations
@@ -67,13 +68,16 @@ def reference_loader(images, labels, mean, std, batch_size, workers, pin):
                                        num_workers=workers, pin_memory=pin)
 
 
-def time_batches(batches, n: int, step=None, device=None) -> float:
-    """Images per second over `n` batches (after one warm-up batch), synchronising at the end only."""
+def time_batches(batches, n: int, step=None, device=None, warmup: int = 1) -> float:
+    """Images per second over `n` batches (after `warmup` untimed ones), synchronising at the end only."""
     it = iter(batches)
     try:
-        first = next(it)
-        if step:
-            step(first)
+        for _ in range(warmup):
+            batch = next(it)
+            if step:
+                step(batch)
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize()
         t0, seen = time.perf_counter(), 0
         for _ in range(n):
             x, y = next(it)[:2]
@@ -132,7 +136,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--pipeline-batches", type=int, default=100)
-    ap.add_argument("--steps", type=int, default=4, help="timed training steps per repeat")
+    ap.add_argument("--steps", type=int, default=None, help="timed training steps per repeat (default: 4 on CPU, 50 on GPU)")
+    ap.add_argument("--warmup-steps", type=int, default=None, help="untimed steps first (default: 1 on CPU, 10 on GPU)")
+    ap.add_argument("--compile", action="store_true", help="also time cifarlab's step with the model under torch.compile")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8))
     ap.add_argument("--models", nargs="+", default=["resnet9", "resnet18"])
@@ -141,6 +147,9 @@ def main() -> None:
     args = ap.parse_args()
     device = torch.device(args.device)
     gpu = device.type == "cuda"
+    steps = args.steps or (50 if gpu else 4)
+    warmup = args.warmup_steps or (10 if gpu else 1)
+    torch.backends.cudnn.benchmark = True  # both sides: autotuned convolutions
     torch.manual_seed(0)
     ds = synthetic_cifar10() if args.synthetic else load_dataset("cifar10")
     mean, std = (tuple(float(v) for v in t) for t in channel_stats(ds.train_images))
@@ -159,18 +168,22 @@ def main() -> None:
                                   lambda: time_batches(ref_batches(), n), args.repeats)
     print(f"pipeline alone        cifarlab {ours:10.0f} img/s   reference {theirs:8.0f} img/s   ratio {ours / theirs:6.1f}x")
     for name in args.models:
-        model = create(name, num_classes=10).to(device)
-        precision = "bf16" if gpu else "fp32"
-        if gpu:
-            model = model.to(memory_format=torch.channels_last)
-        ours_step = make_step(model, device, precision, channels_last=gpu)
         ref_model = create(name, num_classes=10).to(device)
         ref_step = make_step(ref_model, device, "fp32", channels_last=False)
-        ours, theirs = paired_medians(lambda: time_batches(ours_batches(), args.steps, ours_step, device),
-                                      lambda: time_batches(ref_batches(), args.steps, ref_step, device), args.repeats)
-        note = "bf16+channels_last vs fp32" if gpu else "fp32 both"
-        print(f"train step {name:10s} cifarlab {ours:10.0f} img/s   reference {theirs:8.0f} img/s   ratio {ours / theirs:6.2f}x  ({note})")
-
+        variants = [("", False)] + ([(" + compile", True)] if args.compile else [])
+        for label, compiled in variants:
+            model = create(name, num_classes=10).to(device)
+            precision = "bf16" if gpu else "fp32"
+            if gpu:
+                model = model.to(memory_format=torch.channels_last)
+            if compiled:
+                model = torch.compile(model)
+            ours_step = make_step(model, device, precision, channels_last=gpu)
+            ours, theirs = paired_medians(lambda: time_batches(ours_batches(), steps, ours_step, device, warmup),
+                                          lambda: time_batches(ref_batches(), steps, ref_step, device, warmup), args.repeats)
+            note = ("bf16+channels_last vs fp32" if gpu else "fp32 both") + label
+            print(f"train step {name:10s} cifarlab {ours:10.0f} img/s   reference {theirs:8.0f} img/s   "
+                  f"ratio {ours / theirs:6.2f}x  ({note})")
 
 if __name__ == "__main__":
     main()

@@ -79,6 +79,7 @@ def test_write_report_gathers_the_run_folder(tmp_path, synthetic_split):
                             split_name="test", tta="none")
     report = write_report(tmp_path).read_text()
     assert "54.32%" in report and "56.78% (epoch 2)" in report  # final and best validation accuracy
+    assert "| training time | 9.0 s |" in report  # the sum of the epochs' times (1.5 + 3.0 + 4.5 s)
     for value in (f"{100 * result['top1']:.2f}%", f"{100 * result['top5']:.2f}%",
                   f"{result['loss']:.4f}", f"{100 * result['ece']:.2f}%"):
         assert value in report

@@ -172,8 +172,9 @@ def _training_rows(records: list[dict]) -> list[tuple[str, str]]:
         best = max(scored, key=lambda r: r["val_top1"])
         rows.append(("final val top-1", _percent(scored[-1]["val_top1"])))
         rows.append(("best val top-1", f"{_percent(best['val_top1'])} (epoch {best.get('epoch')})"))
-    if epochs and isinstance(epochs[-1].get("time_s"), (int, float)):
-        rows.append(("training time", f"{epochs[-1]['time_s']:.1f} s"))
+    timed = [r["time_s"] for r in epochs if isinstance(r.get("time_s"), (int, float))]
+    if timed:  # each epoch record holds that epoch's time, validation included
+        rows.append(("training time", f"{sum(timed):.1f} s"))
     return rows
 
 

@@ -1,0 +1,37 @@
+"""bench/fast94.py writes airbench's data files from cifarlab's copy of CIFAR-10, in airbench's own format."""
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+from cifarlab.data import Dataset
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "fast94.py"
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("fast94_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_airbench_data_holds_the_same_images_as_nhwc_uint8_and_is_written_once(tmp_path, monkeypatch):
+    bench = load_bench()
+    g = torch.Generator().manual_seed(0)
+    train = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8, generator=g)
+    test = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8, generator=g)
+    ds = Dataset("cifar10", ["a", "b", "c"], train, torch.arange(12) % 3, test, torch.arange(5) % 3)
+    calls = []
+    monkeypatch.setattr(bench, "load_dataset", lambda name: calls.append(name) or ds)
+    assert bench.airbench_data(tmp_path) == tmp_path
+    for split, images, labels in (("train", train, ds.train_labels), ("test", test, ds.test_labels)):
+        saved = torch.load(tmp_path / "cifar10" / f"{split}.pt")
+        assert saved["images"].dtype == torch.uint8 and saved["images"].shape == (len(images), 32, 32, 3)
+        # airbench turns them back with .permute(0, 3, 1, 2): that must give the original images.
+        assert torch.equal(saved["images"].permute(0, 3, 1, 2), images)
+        assert torch.equal(saved["labels"], labels) and saved["classes"] == ["a", "b", "c"]
+    bench.airbench_data(tmp_path)
+    assert calls == ["cifar10"]  # the second call finds the files and decodes nothing
+    assert not [p for p in (tmp_path / "cifar10").iterdir() if p.name.startswith(".")]  # no temporary files left
