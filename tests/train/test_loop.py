@@ -81,6 +81,22 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_re
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
+@pytest.mark.parametrize("every, expected", [(1, [6, 12, 18]), (2, [12, 18]), (0, [18])])
+def test_checkpoint_every_sets_the_epochs_that_write_last_pt(tiny_recipe, monkeypatch, every, expected):
+    saved = []
+    real = loop.Trainer.save
+
+    def recording(self, name):
+        if name == "last.pt":
+            saved.append(self.progress.step)
+        real(self, name)
+
+    monkeypatch.setattr(loop.Trainer, "save", recording)
+    result = run_recipe(tiny_recipe(train={"epochs": 3, "checkpoint_every": every}))
+    assert saved == expected  # 6 steps per epoch; the end of training always writes last.pt
+    assert load_checkpoint(result.run_dir / "last.pt")["progress"]["step"] == 18
+
+
 def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     save_checkpoint(path, step=1)

@@ -97,6 +97,7 @@ class TrainConfig:
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     eval_every: int = bounded(1, 1, help="epochs between validation passes")
     log_every: int = bounded(50, 1, help="steps between metrics lines")
+    checkpoint_every: int = bounded(1, 0, help="epochs between last.pt saves; 0: only at the end and on Ctrl-C")
     export_npz: bool = False  # also write the final BiT network as weights.npz in the official layout
 
 

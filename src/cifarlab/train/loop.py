@@ -212,8 +212,10 @@ class Trainer:
     def _check_finite(self, window: "_Window") -> None:
         bad = window.first_nonfinite()
         if bad is not None:
+            last = self.run_dir / "last.pt"
+            kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written before it"
             raise CifarlabError(
-                f"the loss became NaN or infinite at step {bad}; the last good checkpoint is {self.run_dir / 'last.pt'}. "
+                f"the loss became NaN or infinite at step {bad}; {kept}. "
                 "Lower optim.lr, add train.grad_clip, or use train.precision=fp32"
             )
 
@@ -238,7 +240,9 @@ class Trainer:
         record.update(val_loss=val_loss, val_top1=val_top1)
         if self.ema is not None and self.val_batches is not None and val_loss is not None:
             record["ema_val_loss"], record["ema_val_top1"] = self.validate(self.ema.module)
-        self.save("last.pt")
+        every = self.recipe.train.checkpoint_every
+        if step == self.total_steps or (every and epoch % every == 0):
+            self.save("last.pt")
         self._emit(record)
 
     def _emit(self, record: dict) -> None:
