@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--compile", action="store_true", help="also time cifarlab's step under torch.compile")
+    ap.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. reduce-overhead (CUDA graphs), max-autotune")
     args = ap.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -76,7 +77,7 @@ def main() -> None:
         layout = torch.channels_last if channels_last else torch.contiguous_format
         model = create(args.model, num_classes=10).to(device, memory_format=layout)
         if compiled:
-            model = torch.compile(model)
+            model = torch.compile(model, mode=args.compile_mode)
         ours = images_per_second(model, x.contiguous(memory_format=layout), y, device, "bf16", args.steps, args.repeats)
         print(f"cifarlab   {label:30s} {ours:9.1f} img/s   ratio {ours / ref:5.2f}x")
 

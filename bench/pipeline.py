@@ -139,6 +139,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="timed training steps per repeat (default: 4 on CPU, 50 on GPU)")
     ap.add_argument("--warmup-steps", type=int, default=None, help="untimed steps first (default: 1 on CPU, 10 on GPU)")
     ap.add_argument("--compile", action="store_true", help="also time cifarlab's step with the model under torch.compile")
+    ap.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. reduce-overhead (CUDA graphs), max-autotune")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8))
     ap.add_argument("--models", nargs="+", default=["resnet9", "resnet18"])
@@ -177,7 +178,7 @@ def main() -> None:
             if gpu:
                 model = model.to(memory_format=torch.channels_last)
             if compiled:
-                model = torch.compile(model)
+                model = torch.compile(model, mode=args.compile_mode)
             ours_step = make_step(model, device, precision, channels_last=gpu)
             ours, theirs = paired_medians(lambda: time_batches(ours_batches(), steps, ours_step, device, warmup),
                                           lambda: time_batches(ref_batches(), steps, ref_step, device, warmup), args.repeats)
