@@ -77,6 +77,9 @@ def test_tiny_sweep_writes_results_table_and_figure_and_skips_finished_runs(tmp_
 
     monkeypatch.setattr(fewshot, "run_recipe", refuse)
     fewshot.run_sweep(_sweep_recipe(small_cifar_folder, [str(upstream), "scratch"]), tmp_path / "sweep")
+    again = list(csv.DictReader(open(out / "results.csv")))
+    assert [(r["run"], r["top1"], r["wall_s"]) for r in again] == [(r["run"], r["top1"], r["wall_s"]) for r in rows]
+    assert all(float(r["wall_s"]) > 0 for r in again)  # a skipped run keeps the time it took
 
 
 def test_hyperrule_fills_the_run_recipe():
@@ -116,3 +119,25 @@ def test_fewshot_command_line_overrides_reach_the_sweep(tmp_path, monkeypatch, c
     fs = seen["recipe"].fewshot
     assert (fs.weights, fs.shots, fs.seeds) == (["BiT-S-R50x1", "scratch"], [1, 10], 3)
     assert seen["recipe"].data.dataset == "cifar100" and seen["recipe"].train.batch_size == 128
+
+
+def test_an_interrupted_run_resumes_and_its_wall_time_adds_up(tmp_path, small_cifar_folder, monkeypatch):
+    real = fewshot.run_recipe
+    calls = []
+
+    def stop_first_run_early(recipe, resume=None, **kwargs):
+        calls.append((recipe.name, resume))
+        return real(recipe, resume=resume, stop_after=2 if len(calls) == 1 else None)
+
+    monkeypatch.setattr(fewshot, "run_recipe", stop_first_run_early)
+    recipe = _sweep_recipe(small_cifar_folder, ["scratch"], shots=[1], seeds=1)
+    with pytest.raises(CifarlabError, match="sweep stopped during scratch_1shot_seed0"):
+        fewshot.run_sweep(recipe, tmp_path / "sweep")
+    run_dir = tmp_path / "sweep" / "runs" / "scratch_1shot_seed0"
+    first_part = json.loads((run_dir / fewshot.WALL_FILE).read_text())["wall_s"]
+    assert first_part > 0 and (run_dir / "last.pt").is_file()
+
+    out = fewshot.run_sweep(recipe, tmp_path / "sweep")
+    assert calls[1] == ("scratch_1shot_seed0", run_dir)  # the second call resumed the same run folder
+    (row,) = csv.DictReader(open(out / "results.csv"))
+    assert float(row["wall_s"]) > first_part  # both parts counted

@@ -15,6 +15,7 @@ import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Optional
 
 from cifarlab.atomic import write_text
 from cifarlab.config.recipe import Recipe
@@ -96,22 +97,37 @@ def run_sweep(base: Recipe, out_dir: Path) -> Path:
     return out_dir
 
 
+WALL_FILE = "sweep_wall.json"  # a run's training + evaluation time, summed over interrupted and resumed parts
+
+
+def _wall_so_far(run_dir: Path) -> Optional[float]:
+    """None when the run folder does not say (a folder from before this file existed)."""
+    try:
+        return float(json.loads((run_dir / WALL_FILE).read_text())["wall_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _one_run(recipe: Recipe, run_dir: Path, weights: str, shots: int, seed: int) -> dict:
     result = _finished_row(run_dir)
-    wall = 0.0
     if result is None:
         resume = run_dir if (run_dir / "last.pt").is_file() else None
         if resume is None and run_dir.exists():
             shutil.rmtree(run_dir)  # a run that died before its first checkpoint: start it again
+        before = (_wall_so_far(run_dir) or 0.0) if resume else 0.0
         t0 = time.perf_counter()
         outcome = run_recipe(recipe, resume=resume)
-        wall = time.perf_counter() - t0
+        write_text(run_dir / WALL_FILE, json.dumps({"wall_s": before + time.perf_counter() - t0}))
         if outcome.status != "finished":
             raise CifarlabError(f"sweep stopped during {run_dir.name}; run the same command again to continue")
         result = _finished_row(run_dir)
     return {"weights": weights_label(weights), "model": recipe.model.name, "shots": shots, "seed": seed,
             "top1": round(100 * result["top1"], 2), "top5": round(100 * result["top5"], 2),
-            "steps": recipe.train.steps, "wall_s": round(wall, 1), "run": run_dir.name}
+            "steps": recipe.train.steps, "wall_s": _rounded(_wall_so_far(run_dir)), "run": run_dir.name}
+
+
+def _rounded(seconds: Optional[float]):
+    return "" if seconds is None else round(seconds, 1)
 
 
 def summarise(rows: list[dict]) -> list[dict]:
