@@ -43,10 +43,17 @@ def _fewshot(args) -> int:
     if args.recipe and "=" in args.recipe:  # no recipe given: the first word is already an override
         overrides.insert(0, args.recipe)
         args.recipe = None
-    if args.weights:
-        overrides.append(f"fewshot.weights=[{', '.join(args.weights)}]")
-    if args.shots:
-        overrides.append(f"fewshot.shots=[{', '.join(map(str, args.shots))}]")
+    # `--shots 1 5 train.batch_size=128`: argparse gives the override to --shots; hand it back.
+    weights = [w for w in args.weights or [] if not _is_override(w)]
+    shots = [s for s in args.shots or [] if not _is_override(s)]
+    overrides += [w for w in (args.weights or []) + (args.shots or []) if _is_override(w)]
+    if weights:
+        overrides.append(f"fewshot.weights=[{', '.join(weights)}]")
+    if shots:
+        bad = [s for s in shots if not s.isdigit() or int(s) < 1]
+        if bad:
+            raise CifarlabError(f"--shots takes whole numbers of examples per class, e.g. --shots 1 5 10; got {' '.join(bad)}")
+        overrides.append(f"fewshot.shots=[{', '.join(shots)}]")
     if args.seeds:
         overrides.append(f"fewshot.seeds={args.seeds}")
     if args.dataset:
@@ -57,6 +64,11 @@ def _fewshot(args) -> int:
     print((out / "summary.md").read_text())
     print(f"sweep folder: {out}  (results.csv, summary.md, figure6.png)")
     return 0
+
+
+def _is_override(word: str) -> bool:
+    key = word.split("=", 1)[0]
+    return "=" in word and key.replace(".", "").replace("_", "").isalnum()
 
 
 def _default_fewshot_recipe() -> Path:
@@ -124,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.batch_size=128 train.accumulate=4")
     p.add_argument("--weights", nargs="+", help="official names (BiT-M-R50x1), .npz files, or scratch")
     p.add_argument("--dataset", help="cifar10, cifar100 or folder:PATH")
-    p.add_argument("--shots", nargs="+", type=int, help="examples per class, e.g. 1 5 10")
+    p.add_argument("--shots", nargs="+", help="examples per class, e.g. 1 5 10")
     p.add_argument("--seeds", type=int, help="runs per setting (seeds 0..N-1)")
     p.add_argument("--name", help="sweep folder name under sweeps/ (default: the recipe name)")
     p.add_argument("--out", help="sweep folder (default sweeps/<name>)")

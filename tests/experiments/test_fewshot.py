@@ -121,6 +121,30 @@ def test_fewshot_command_line_overrides_reach_the_sweep(tmp_path, monkeypatch, c
     assert seen["recipe"].data.dataset == "cifar100" and seen["recipe"].train.batch_size == 128
 
 
+@pytest.mark.parametrize("tail", [
+    ["--weights", "scratch", "train.batch_size=64", "--shots", "2", "5", "eval.batch_size=50"],
+    ["--shots", "2", "5", "train.batch_size=64", "--weights", "scratch", "eval.batch_size=50"],
+])
+def test_overrides_after_the_list_options_are_overrides_not_list_items(tmp_path, monkeypatch, tail):
+    seen = {}
+    monkeypatch.setattr(fewshot, "run_sweep", lambda recipe, out: seen.update(recipe=recipe) or _fake_summary(out))
+    assert main(["fewshot", "--out", str(tmp_path / "s"), *tail]) == 0
+    r = seen["recipe"]
+    assert (r.fewshot.weights, r.fewshot.shots) == (["scratch"], [2, 5])
+    assert (r.train.batch_size, r.eval.batch_size) == (64, 50)
+
+
+def test_shots_that_are_not_whole_numbers_are_refused(tmp_path, capsys):
+    assert main(["fewshot", "--out", str(tmp_path / "s"), "--shots", "1", "five"]) == 2
+    assert "--shots takes whole numbers" in capsys.readouterr().err and not (tmp_path / "s").exists()
+
+
+def _fake_summary(out):
+    out.mkdir(parents=True)
+    (out / "summary.md").write_text("table\n")
+    return out
+
+
 def test_an_interrupted_run_resumes_and_its_wall_time_adds_up(tmp_path, small_cifar_folder, monkeypatch):
     real = fewshot.run_recipe
     calls = []
