@@ -18,9 +18,7 @@ from torch import Tensor, nn
 
 from cifarlab.models.layers import CifarModel, ClassifierHead, conv1x1, conv3x3
 from cifarlab.models.registry import register_model
-
-STAGE_WIDTHS = (64, 128, 256, 512)
-STAGE_STRIDES = (1, 2, 2, 2)
+from cifarlab.models.resnet import make_stages
 
 
 def preact_shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
@@ -86,15 +84,8 @@ class PreActResNet(CifarModel):
     ):
         super().__init__()
         self.stem = conv3x3(3, 64)
-        stages, in_channels = [], 64
-        for width, stride, count in zip(STAGE_WIDTHS, STAGE_STRIDES, blocks_per_stage):
-            layers = []
-            for index in range(count):
-                layers.append(block(in_channels, width, stride if index == 0 else 1))
-                in_channels = width * block.expansion
-            stages.append(nn.Sequential(*layers))
-        self.stages = nn.Sequential(*stages)
-        self.head = ClassifierHead(in_channels, num_classes, dropout)
+        self.stages, width = make_stages(block, 64, blocks_per_stage)
+        self.head = ClassifierHead(width, num_classes, dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.stages(self.stem(x)))
