@@ -81,5 +81,6 @@ def main() -> None:
         ours = images_per_second(model, x.contiguous(memory_format=layout), y, device, "bf16", args.steps, args.repeats)
         print(f"cifarlab   {label:30s} {ours:9.1f} img/s   ratio {ours / ref:5.2f}x")
 
+
 if __name__ == "__main__":
     main()

@@ -186,5 +186,6 @@ def main() -> None:
             print(f"train step {name:10s} cifarlab {ours:10.0f} img/s   reference {theirs:8.0f} img/s   "
                   f"ratio {ours / theirs:6.2f}x  ({note})")
 
+
 if __name__ == "__main__":
     main()

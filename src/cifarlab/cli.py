@@ -67,6 +67,7 @@ def _fewshot(args) -> int:
 
 
 def _is_override(word: str) -> bool:
+    """`section.key=value`, as opposed to a file name, an official weights name or an option."""
     key = word.split("=", 1)[0]
     return "=" in word and key.replace(".", "").replace("_", "").isalnum()
 
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # Overrides may follow options: `cifarlab fewshot RECIPE --shots 1 5 train.batch_size=128`.
-    if extra and hasattr(args, "overrides") and all("=" in word and not word.startswith("-") for word in extra):
+    if extra and hasattr(args, "overrides") and all(_is_override(word) for word in extra):
         args.overrides = list(args.overrides) + extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
