@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 import cifarlab.train.loop as loop
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.run import run_recipe
+from cifarlab.models import create
 from cifarlab.train.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -136,3 +138,18 @@ def test_airbench_methods_train_whitened_frozen_first_layer_and_resume_exactly(t
     w1 = _weights(first.run_dir)["whiten.weight"]
     assert torch.equal(w1, a["whiten.weight"])
     assert load_checkpoint(straight.run_dir / "last.pt")["progress"]["finished"] is True
+
+
+@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++")), reason="torch.compile on CPU needs a C++ compiler")
+def test_compiled_training_saves_plain_checkpoints_that_resume(tiny_recipe):
+    # train.compile wraps only the forward model: checkpoints hold the plain module's keys, no `_orig_mod.`.
+    recipe = tiny_recipe(train={"epochs": 1, "compile": True})
+    stopped = run_recipe(recipe, stop_after=3)
+    state = load_checkpoint(stopped.run_dir / "last.pt")
+    plain = create(recipe.model.name, num_classes=10, **recipe.model.options).state_dict()
+    assert list(state["model"]) == list(plain)
+    resumed = run_recipe(recipe, resume=stopped.run_dir)
+    assert resumed.status == "finished"
+    final = _weights(resumed.run_dir)
+    assert all(torch.isfinite(v).all() for v in final.values() if v.is_floating_point())
+    assert load_checkpoint(resumed.run_dir / "last.pt")["progress"]["step"] == 6
