@@ -46,8 +46,8 @@ def run_cifarlab(recipe_path: str, seed: int, overrides: list[str], label: str =
     t0 = time.perf_counter()
     result = run_recipe(recipe)
     wall = time.perf_counter() - t0
-    train_s = sum(json.loads(line).get("time_s", 0.0) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()
-                  if json.loads(line)["kind"] == "epoch")
+    records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    train_s = sum(r.get("time_s", 0.0) for r in records if r["kind"] == "epoch")
     return {"who": "cifarlab", "seed": seed, "top1": result.test["top1"], "tta": recipe.eval.tta,
             "train_s": round(train_s, 2), "wall_s": round(wall, 1), "run": str(result.run_dir)}
 
