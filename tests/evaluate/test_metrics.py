@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate.metrics import PROB_FLOOR, classification_metrics
+from cifarlab.evaluate.metrics import PROB_FLOOR, classification_metrics, image_losses, most_confused
 
 
 def test_hand_built_case():
@@ -64,3 +64,18 @@ def test_mismatched_inputs_are_rejected():
         classification_metrics(torch.full((2, 3), 1 / 3), torch.tensor([0, 1, 2]), 3)
     with pytest.raises(CifarlabError, match=r"\[0, 2\]"):
         classification_metrics(torch.full((2, 3), 1 / 3), torch.tensor([0, 3]), 3)
+
+
+def test_most_confused_lists_the_largest_off_diagonal_counts_ties_in_row_order():
+    confusion = torch.tensor([[9, 3, 0], [1, 8, 3], [5, 0, 7]])
+    pairs = most_confused(confusion, ["a", "b", "c"], k=3)
+    assert pairs == [{"true": "c", "predicted": "a", "count": 5},
+                     {"true": "a", "predicted": "b", "count": 3},
+                     {"true": "b", "predicted": "c", "count": 3}]
+    assert most_confused(torch.eye(3, dtype=torch.long) * 4, ["a", "b", "c"]) == []  # no errors, no pairs
+
+
+def test_image_losses_are_the_per_image_negative_log_likelihood():
+    probs = torch.tensor([[0.7, 0.3], [0.4, 0.6], [1.0, 0.0]])
+    losses = image_losses(probs, torch.tensor([0, 0, 1]))
+    assert losses.tolist() == pytest.approx([-math.log(0.7), -math.log(0.4), -math.log(PROB_FLOOR)])

@@ -1,13 +1,13 @@
 """Plots are real PNG files, written atomically, from real inputs."""
 
-import json
+import math
 
-import pytest
 import torch
 from PIL import Image
 
-from cifarlab.errors import CifarlabError
-from cifarlab.evaluate.plots import plot_confusion, plot_curves, plot_misclassified, plot_reliability, read_metrics
+from cifarlab.evaluate import plots
+from cifarlab.evaluate.metrics import top_losses
+from cifarlab.evaluate.plots import plot_confusion, plot_curves, plot_reliability, plot_top_losses
 
 from .fakes import fake_metrics, write_metrics
 
@@ -28,28 +28,61 @@ def test_confusion_for_100_classes_is_a_large_png(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["confusion.png"]  # no temp file left behind
 
 
-def test_misclassified_gallery_and_the_all_correct_case(tmp_path):
-    images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
+def _gallery_titles(monkeypatch, *args, **kwargs) -> list[str]:
+    """Draw the gallery for real, keep the PNG, and return the titles of its tiles in order."""
+    captured = {}
+    real_save = plots.save_figure
+
+    def keep(fig, path, dpi=120):
+        captured["fig"] = fig
+        return real_save(fig, path, dpi)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    path = plot_top_losses(*args, **kwargs)
+    assert _open(path)[0] == "PNG"
+    return [ax.get_title() for ax in captured["fig"].axes if ax.get_title()]
+
+
+def test_gallery_shows_the_highest_loss_errors_of_every_class_on_class_sorted_data(tmp_path, monkeypatch):
+    # 4 classes, 25 images each, sorted by class as a k-shot or class-balanced slice is.
+    classes = ["cat", "dog", "ship", "frog"]
+    labels = torch.arange(4).repeat_interleave(25)
+    g = torch.Generator().manual_seed(0)
+    probs = torch.softmax(torch.randn(100, 4, generator=g), dim=1) * 0.1
+    probs[torch.arange(100), labels] += 0.9  # mostly right...
+    # ...but every cat is a mild mistake (p[true] = 0.45) and a few later images are bad ones.
+    probs[:25] = torch.tensor([0.45, 0.55, 0.0, 0.0])
+    bad = {30: 0.02, 55: 0.01, 80: 0.05, 81: 0.2}
+    for index, p_true in bad.items():
+        row = torch.full((4,), (1 - p_true) / 3)
+        row[labels[index]] = p_true
+        probs[index] = row
+    images = torch.randint(0, 256, (100, 3, 8, 8), dtype=torch.uint8, generator=g)
+
+    chosen = top_losses(probs, labels, 6).tolist()
+    assert chosen[:4] == [55, 30, 80, 81]  # highest loss first, over all classes
+    assert {labels[i].item() for i in chosen} == {0, 1, 2, 3}
+    assert (probs.argmax(1) != labels).nonzero().flatten()[:6].tolist() == list(range(6))  # what "first 6" shows
+
+    titles = _gallery_titles(monkeypatch, images, labels, probs, classes, tmp_path / "wrong.png", n=6)
+    assert len(titles) == 6
+    first_true, first_pred = titles[0].splitlines()[0].split(" / ")
+    assert (first_true, first_pred) == ("ship", "cat")  # image 55: true ship, the rest shared, argmax cat
+    assert f"loss {-math.log(0.01):.2f}" in titles[0] and "p=0.33" in titles[0]
+    assert sum(title.startswith("cat / dog") for title in titles) == 2
+
+
+def test_gallery_when_every_image_is_right(tmp_path, monkeypatch):
     labels = torch.arange(10) % 3
-    preds = labels.clone()
-    preds[[1, 4, 7]] = (preds[[1, 4, 7]] + 1) % 3
-    assert _open(plot_misclassified(images, labels, preds, ["a", "b", "c"], tmp_path / "wrong.png"))[0] == "PNG"
-    assert _open(plot_misclassified(images, labels, labels, ["a", "b", "c"], tmp_path / "none.png"))[0] == "PNG"
+    probs = torch.nn.functional.one_hot(labels, 3).float()
+    images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
+    assert _gallery_titles(monkeypatch, images, labels, probs, ["a", "b", "c"], tmp_path / "none.png") == []
+    assert top_losses(probs, labels, 5).numel() == 0
 
 
 def test_curves_from_a_metrics_file(tmp_path):
     write_metrics(tmp_path / "metrics.jsonl", fake_metrics())
     assert _open(plot_curves(tmp_path / "metrics.jsonl", tmp_path / "curves.png"))[0] == "PNG"
-
-
-def test_metrics_reader_drops_a_truncated_last_line_but_not_a_bad_middle_one(tmp_path):
-    lines = fake_metrics()
-    text = "".join(json.dumps(line) + "\n" for line in lines)
-    (tmp_path / "cut.jsonl").write_text(text + '{"kind": "step", "ste')
-    assert len(read_metrics(tmp_path / "cut.jsonl")) == len(lines)
-    (tmp_path / "bad.jsonl").write_text("not json\n" + text)
-    with pytest.raises(CifarlabError, match="line 1"):
-        read_metrics(tmp_path / "bad.jsonl")
 
 
 def test_reliability_diagram(tmp_path):

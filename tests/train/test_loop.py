@@ -10,6 +10,12 @@ from cifarlab.errors import CifarlabError
 from cifarlab.experiments.run import run_recipe
 from cifarlab.models import create
 from cifarlab.train.checkpoint import load_checkpoint, save_checkpoint
+from cifarlab.train.losses import get_loss, register_loss
+
+
+def _epochs(run_dir):
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in lines if r["kind"] == "epoch"]
 
 
 def _weights(run_dir, name="last.pt"):
@@ -48,10 +54,14 @@ def test_a_stopped_and_resumed_run_ends_with_bitwise_identical_weights(tiny_reci
     ema_a = load_checkpoint(straight.run_dir / "last.pt")["ema"]
     ema_b = load_checkpoint(resumed.run_dir / "last.pt")["ema"]
     assert all(torch.equal(ema_a["module"][k], ema_b["module"][k]) for k in ema_a["module"])
-    # The metrics file continues without duplicate steps.
+    # The metrics file continues without duplicate steps, and the interrupted epoch logs the same
+    # training loss and accuracy as the uninterrupted one (the epoch's sums are in last.pt).
     steps = [json.loads(x)["step"] for x in (resumed.run_dir / "metrics.jsonl").read_text().splitlines()
              if json.loads(x)["kind"] == "step"]
     assert steps == sorted(set(steps))
+    for straight_epoch, resumed_epoch in zip(_epochs(straight.run_dir), _epochs(resumed.run_dir), strict=True):
+        assert resumed_epoch["loss"] == straight_epoch["loss"]
+        assert resumed_epoch["train_top1"] == straight_epoch["train_top1"]
 
 
 def test_gradient_accumulation_matches_the_full_batch_step(tiny_recipe):
@@ -64,17 +74,21 @@ def test_gradient_accumulation_matches_the_full_batch_step(tiny_recipe):
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
 
 
-def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_recipe, monkeypatch):
-    real = loop.loss_fn
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_recipe):
     calls = {"n": 0}
 
-    def poisoned(logits, targets, smoothing):
-        calls["n"] += 1
-        loss = real(logits, targets, smoothing)
-        return loss * float("nan") if calls["n"] >= 9 else loss
+    @register_loss("poisoned_after_8_steps")
+    def poisoned(label_smoothing):
+        real = get_loss("cross_entropy", label_smoothing)
 
-    monkeypatch.setattr(loop, "loss_fn", poisoned)
-    recipe = tiny_recipe(train={"epochs": 3, "log_every": 1})
+        def loss(logits, targets):
+            calls["n"] += 1
+            value = real(logits, targets)
+            return value * float("nan") if calls["n"] >= 9 else value
+
+        return loss
+
+    recipe = tiny_recipe(train={"epochs": 3, "log_every": 1, "loss": "poisoned_after_8_steps"})
     with pytest.raises(CifarlabError, match="NaN or infinite at step 9"):
         run_recipe(recipe)
     (run_dir,) = Path(recipe.out_dir).iterdir()
@@ -105,7 +119,10 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     before = path.read_bytes()
 
     def broken_save(obj, f, *a, **k):
-        open(f, "wb").write(b"partial")
+        if hasattr(f, "write"):
+            f.write(b"partial")
+        else:
+            open(f, "wb").write(b"partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
@@ -153,3 +170,15 @@ def test_compiled_training_saves_plain_checkpoints_that_resume(tiny_recipe):
     final = _weights(resumed.run_dir)
     assert all(torch.isfinite(v).all() for v in final.values() if v.is_floating_point())
     assert load_checkpoint(resumed.run_dir / "last.pt")["progress"]["step"] == 6
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(tiny_recipe):
+    @register_loss("nan_from_the_start")
+    def nan_loss(label_smoothing):
+        real = get_loss("cross_entropy", label_smoothing)
+        return lambda logits, targets: real(logits, targets) * float("nan")
+
+    recipe = tiny_recipe(train={"epochs": 1, "log_every": 1, "loss": "nan_from_the_start"})
+    with pytest.raises(CifarlabError, match="no checkpoint was written"):
+        run_recipe(recipe)
+    assert not any(Path(recipe.out_dir).iterdir())

@@ -79,3 +79,11 @@ def test_hyperrule_schedule_warms_up_then_divides_by_ten_at_each_boundary():
     assert s.lr_at(0) == 0 and s.lr_at(50) == pytest.approx(0.0015)
     # As the published rule: each decay takes effect on the step after its boundary.
     assert [s.lr_at(i) for i in (100, 200, 201, 301, 499)] == pytest.approx([0.003, 0.003, 0.0003, 0.00003, 0.000003])
+
+
+def test_piecewise_schedule_gives_the_published_hyperrule_floats():
+    from cifarlab.transfer.hyperrule import hyperrule
+
+    rule = hyperrule(1000, 32, batch_size=512)
+    s = LrSchedule(ScheduleConfig(name="piecewise"), 1.0, 500, 1, boundaries=list(rule.boundaries))
+    assert [s.lr_at(step) * rule.lr for step in range(500)] == pytest.approx([rule.lr_at(step) for step in range(500)], rel=1e-12)

@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 
 from cifarlab.config.recipe import DataConfig
-from cifarlab.data.sources import load_dataset
+from cifarlab.data.sources import Dataset, load_dataset
 from cifarlab.data.splits import examples_per_class, validation_split
 from cifarlab.data.stats import channel_stats
 from cifarlab.errors import CifarlabError
@@ -36,12 +36,14 @@ class Splits:
         return {"train": self.train_indices.tolist(), "val": self.val_indices.tolist()}
 
 
-def prepare_splits(cfg: DataConfig, seed: int, stats: Optional[tuple] = None) -> Splits:
+def prepare_splits(cfg: DataConfig, seed: int, stats: Optional[tuple] = None,
+                   dataset: Optional[Dataset] = None) -> Splits:
     """Hold out a stratified validation split, then take the k-shot subset from what is left.
 
-    The test set is returned untouched for final numbers only; nothing here looks at it.
+    `dataset` replaces loading `cfg.dataset` (images handed over from Python). The test set is
+    returned untouched for final numbers only; nothing here looks at it.
     """
-    ds = load_dataset(cfg.dataset, root=cfg.root)
+    ds = dataset if dataset is not None else load_dataset(cfg.dataset, root=cfg.root)
     labels = ds.train_labels
     if cfg.full_train or cfg.val_size == 0:
         train_idx, val_idx = torch.arange(len(labels)), torch.zeros(0, dtype=torch.long)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import Tensor
 
@@ -46,6 +48,40 @@ def per_class_accuracy(confusion: Tensor) -> list[float | None]:
     return [(int(k) / int(n)) if n > 0 else None for k, n in zip(correct, counts)]
 
 
+def image_losses(probs: Tensor, labels: Tensor) -> Tensor:
+    """Each image's negative log-likelihood -log p[true] (float64, p clamped at PROB_FLOOR)."""
+    p_true = probs.double().gather(1, labels.long()[:, None]).squeeze(1)
+    return -p_true.clamp(PROB_FLOOR, 1.0).log()
+
+
+def top_losses(probs: Tensor, labels: Tensor, n: int) -> Tensor:
+    """Indices of the `n` misclassified images with the highest loss, highest first, over all classes."""
+    probs, labels = check_predictions(probs, labels)
+    wrong = (probs.argmax(dim=1) != labels).nonzero().flatten()
+    order = image_losses(probs[wrong], labels[wrong]).sort(descending=True, stable=True).indices
+    return wrong[order][: max(int(n), 0)]
+
+
+def most_confused(confusion: Tensor, classes: Sequence[str], k: int = 10) -> list[dict]:
+    """The `k` largest off-diagonal confusion counts as {true, predicted, count}, largest first.
+
+    Ties keep row-major order (true class, then predicted class), so the list is reproducible;
+    pairs never confused are left out.
+    """
+    confusion = torch.as_tensor(confusion).long().cpu()
+    c = confusion.shape[0]
+    errors = confusion.clone()
+    errors.fill_diagonal_(0)
+    largest = errors.flatten().sort(descending=True, stable=True)
+    shown = max(int(k), 0)
+    pairs = []
+    for count, cell in zip(largest.values[:shown].tolist(), largest.indices[:shown].tolist()):
+        if count == 0:
+            break
+        pairs.append({"true": classes[cell // c], "predicted": classes[cell % c], "count": count})
+    return pairs
+
+
 def classification_metrics(probs: Tensor, labels: Tensor, num_classes: int) -> dict:
     """Top-1, top-k (k = min(5, C)), mean NLL, per-class accuracy and confusion of (N, C) probabilities.
 
@@ -58,12 +94,11 @@ def classification_metrics(probs: Tensor, labels: Tensor, num_classes: int) -> d
     preds = probs.argmax(dim=1)
     k = min(5, num_classes)
     topk = probs.topk(k, dim=1).indices
-    p_true = probs.double().gather(1, labels[:, None]).squeeze(1)
     confusion = confusion_matrix(preds, labels, num_classes)
     return {
         "top1": (preds == labels).double().mean().item(),
         "top5": (topk == labels[:, None]).any(dim=1).double().mean().item(),
-        "loss": (-p_true.clamp(PROB_FLOOR, 1.0).log()).mean().item(),
+        "loss": image_losses(probs, labels).mean().item(),
         "per_class_accuracy": per_class_accuracy(confusion),
         "class_counts": confusion.sum(dim=1).tolist(),
         "confusion": confusion,

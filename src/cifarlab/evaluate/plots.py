@@ -1,4 +1,4 @@
-"""Evaluation and training plots as PNG files: confusion, misclassified gallery, curves, reliability.
+"""Evaluation and training plots as PNG files: confusion, top-loss gallery, curves, reliability.
 
 Figures are built with matplotlib's object API (`Figure`, rendered by Agg), never pyplot, so
 plotting touches no global state and needs no display. Every file is written atomically.
@@ -6,7 +6,6 @@ plotting touches no global state and needs no display. Every file is written ato
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -19,6 +18,8 @@ from torch import Tensor
 from cifarlab.atomic import atomic_path
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluate.calibration import expected_calibration_error, reliability
+from cifarlab.evaluate.metrics import image_losses, top_losses
+from cifarlab.runs import read_metrics
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
@@ -56,55 +57,47 @@ def plot_confusion(confusion: Tensor, classes: Sequence[str], path: str | os.Pat
     return save_figure(fig, path, dpi=150 if c > 30 else 120)
 
 
-def plot_misclassified(
+def plot_top_losses(
     images_uint8: Tensor,
     labels: Sequence[int] | Tensor,
-    preds: Sequence[int] | Tensor,
+    probs: Tensor,
     classes: Sequence[str],
     path: str | os.PathLike,
     n: int = 32,
 ) -> Path:
-    """Gallery of the first `n` images whose prediction is wrong, titled true/pred."""
+    """Gallery of the `n` highest-loss misclassified images, titled true / predicted, confidence and loss.
+
+    The confidence is the probability of the predicted class; the loss is -log p[true]. Picking
+    by loss rather than taking the first errors shows the worst mistakes of every class, even
+    when the images are sorted by class.
+    """
     labels = torch.as_tensor(labels).long().cpu()
-    preds = torch.as_tensor(preds).long().cpu()
-    if not (images_uint8.shape[0] == labels.shape[0] == preds.shape[0]):
-        raise CifarlabError("images, labels and preds must have one entry per image")
-    wrong = (labels != preds).nonzero().flatten()[: max(int(n), 0)]
-    cols = min(8, max(len(wrong), 1))
-    rows = max(math.ceil(len(wrong) / cols), 1)
-    fig = Figure(figsize=(1.6 * cols, 1.9 * rows), layout="constrained")
-    if len(wrong) == 0:
+    if not (images_uint8.shape[0] == labels.shape[0] == probs.shape[0]):
+        raise CifarlabError("images, labels and probs must have one entry per image")
+    probs = probs.cpu()
+    worst = top_losses(probs, labels, n)
+    losses = image_losses(probs, labels)
+    cols = min(8, max(len(worst), 1))
+    rows = max(math.ceil(len(worst) / cols), 1)
+    fig = Figure(figsize=(1.7 * cols, 2.2 * rows + 0.3), layout="constrained")
+    if len(worst) == 0:
         fig.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
         return save_figure(fig, path)
+    fig.suptitle("highest-loss errors: true / predicted, p(predicted), loss", fontsize=9)
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, index in zip(axes.flat, wrong.tolist()):
+    for ax, index in zip(axes.flat, worst.tolist()):
         image = images_uint8[index].cpu()
         if image.shape[0] == 1:
             ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         else:
             ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
-        true_name, pred_name = classes[labels[index]], classes[preds[index]]
-        ax.set_title(f"true: {true_name}\npred: {pred_name}", fontsize=7, color="firebrick")
+        confidence, predicted = probs[index].max(dim=0)
+        title = (f"{classes[labels[index]]} / {classes[predicted]}\n"
+                 f"p={confidence.item():.2f}  loss {losses[index].item():.2f}")
+        ax.set_title(title, fontsize=7, color="firebrick")
     return save_figure(fig, path)
-
-
-def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """The JSON objects of a run's metrics.jsonl; a truncated last line (crash mid-write) is dropped."""
-    path = Path(path)
-    if not path.is_file():
-        raise CifarlabError(f"no metrics file at {path}; point to a run folder's metrics.jsonl")
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    records = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break
-            raise CifarlabError(f"{path} line {number} is not JSON; fix or delete that line") from None
-    return records
 
 
 def _series(records: list[dict], kind: str, key: str) -> tuple[list[float], list[float]]:

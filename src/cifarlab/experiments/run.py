@@ -1,27 +1,39 @@
-"""One run from a recipe: run folder, data, model, training, final evaluation and report."""
+"""One run from a recipe: data, model, batches, run folder, training, final evaluation and report.
+
+The order matters: everything that can refuse the recipe (data, model, batch size) runs before
+the run folder is created, and a run that fails before its first checkpoint removes its folder,
+so a failed start leaves nothing behind.
+"""
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 import numpy as np
 import torch
+from torch import nn
 
+from cifarlab import runs
 from cifarlab.atomic import write_text
 from cifarlab.config import load_recipe, recipe_to_yaml
-from cifarlab.config.recipe import Recipe
+from cifarlab.config.recipe import AugmentConfig, Recipe
+from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.data.prepare import Splits, prepare_splits
+from cifarlab.data.sources import Dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluate import evaluate_split, write_report
 from cifarlab.models import create
+from cifarlab.models.whitening import airbench_init_from_data
 from cifarlab.train import checkpoint as ckpt_io
+from cifarlab.train.callbacks import Callback
 from cifarlab.train.distributed import Placement, barrier, setup, teardown
 from cifarlab.train.loop import Trainer
-from cifarlab.train.sinks import ConsoleProgress, JsonlSink, TensorBoardSink
+from cifarlab.train.sinks import build_sinks
 
 
 @dataclass
@@ -29,6 +41,8 @@ class RunResult:
     run_dir: Path
     status: str  # finished or stopped
     test: Optional[dict] = None
+    model: Optional[nn.Module] = None  # the trained model, with the best-on-validation weights when finished
+    classes: Optional[list[str]] = None
 
 
 def seed_everything(seed: int) -> None:
@@ -47,105 +61,144 @@ def new_run_dir(recipe: Recipe) -> Path:
     return path
 
 
-def build_model(recipe: Recipe, num_classes: int) -> torch.nn.Module:
+def build_model(recipe: Recipe, num_classes: int) -> nn.Module:
     options = dict(recipe.model.options)
     if recipe.model.weights:
         options["weights"] = recipe.model.weights
     return create(recipe.model.name, num_classes=num_classes, **options)
 
 
-def model_stats(model) -> Optional[tuple]:
+def model_stats(model: nn.Module) -> Optional[tuple]:
     """Models trained elsewhere (BiT) bring their own normalisation; others use the data's own."""
     pre = getattr(model, "preprocessing", None)
     return (pre["mean"], pre["std"]) if pre else None
 
 
+def eval_geometry(aug: AugmentConfig) -> dict:
+    """Evaluation sees the training geometry without randomness: resized to the training crop side."""
+    side = aug.crop or aug.resize
+    return {"resize": side} if side else {}
+
+
+def build_batches(recipe: Recipe, splits: Splits, place: Placement) -> tuple[BatchPipeline, Optional[BatchPipeline]]:
+    """The training batches and, when there is a validation split, the validation batches, on the device."""
+    t, device = recipe.train, place.device
+    common = dict(num_classes=splits.num_classes, mean=splits.mean, std=splits.std, channels_last=t.channels_last)
+    train = BatchPipeline(
+        splits.train_images.to(device), splits.train_labels, batch_size=t.batch_size,
+        augment=recipe.augment, label_smoothing=t.label_smoothing, seed=recipe.seed,
+        rank=place.rank, world_size=place.world_size, **common,
+    )
+    val = None
+    if len(splits.val_images):
+        geometry = eval_geometry(recipe.augment)
+        augment = AugmentConfig(crop_padding=0, flip="none", resize=geometry["resize"]) if geometry else None
+        val = BatchPipeline(splits.val_images.to(device), splits.val_labels, batch_size=recipe.eval.batch_size,
+                            augment=augment, shuffle=False, drop_last=False, **common)
+    return train, val
+
+
 def run_recipe(recipe: Recipe, resume: Optional[Path] = None, stop_after: Optional[int] = None,
-               progress_stream=None) -> RunResult:
-    """Train `recipe` (or continue the run in `resume`), then evaluate and write the report."""
+               progress_stream=None, *, model: Optional[nn.Module] = None, dataset: Optional[Dataset] = None,
+               callbacks: Iterable[Callback] = ()) -> RunResult:
+    """Train `recipe` (or continue the run in `resume`), then evaluate and write the report.
+
+    `model` trains that module instead of building `recipe.model.name`; `dataset` trains on those
+    images instead of loading `recipe.data.dataset`; `callbacks` watch (or stop) the run.
+    """
     place = setup(recipe.train.device)
     try:
-        return _run(recipe, place, resume, stop_after, progress_stream)
+        return _run(recipe, place, resume, stop_after, progress_stream, model, dataset, list(callbacks))
     finally:
         teardown(place)
 
 
-def _run(recipe, place: Placement, resume, stop_after, progress_stream) -> RunResult:
+def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, model, dataset, callbacks) -> RunResult:
     run_dir = Path(resume) if resume else new_run_dir(recipe)
     if place.world_size > 1 and not resume:
         run_dir = Path(recipe.out_dir) / recipe.name  # every rank must agree without looking at the disk
     seed_everything(recipe.seed)
-    splits = prepare_splits(recipe.data, recipe.seed)
-    model = build_model(recipe, splits.num_classes)
+    splits = prepare_splits(recipe.data, recipe.seed, dataset=dataset)
+    if model is None:
+        model = build_model(recipe, splits.num_classes)
     stats = model_stats(model)
     if stats:
         splits = replace(splits, mean=tuple(stats[0]), std=tuple(stats[1]))
+    if recipe.model.init == "airbench":
+        airbench_init_from_data(model, splits.train_images, splits.mean, splits.std, recipe.seed)
+    train_batches, val_batches = build_batches(recipe, splits, place)
     if recipe.optim.lr == "find":
-        recipe = _find_lr(recipe, model, splits, place, run_dir)
+        recipe = _find_lr(recipe, model, train_batches, place, run_dir)
+    created = not run_dir.exists() or not any(run_dir.iterdir())
     if place.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_text(run_dir / "recipe.yaml", recipe_to_yaml(recipe))
-        write_text(run_dir / "indices.json", json.dumps(splits.indices_record()))
+        write_text(run_dir / runs.RECIPE, recipe_to_yaml(recipe))
+        write_text(run_dir / runs.INDICES, json.dumps(splits.indices_record()))
     barrier(place)
-    sinks = [JsonlSink(run_dir / "metrics.jsonl"), TensorBoardSink(run_dir / "tensorboard"),
-             ConsoleProgress(f"{recipe.name} {recipe.model.name}", stream=progress_stream)] if place.is_main else []
-    trainer = Trainer(recipe, model, splits, place, run_dir, sinks)
+    sinks = build_sinks(recipe.log.sinks, run_dir, f"{recipe.name} {recipe.model.name}", stream=progress_stream,
+                        tracking_uri=recipe.log.tracking_uri, project=recipe.log.project) if place.is_main else []
+    trainer = Trainer(recipe, model, train_batches, val_batches, place, run_dir, [*sinks, *callbacks],
+                      classes=splits.classes)
     if resume:
-        trainer.restore(ckpt_io.resolve_checkpoint(run_dir, prefer="last.pt"))
+        trainer.restore(ckpt_io.resolve_checkpoint(run_dir, prefer=runs.LAST))
     try:
         status = trainer.fit(stop_after=stop_after)
-    finally:
-        for sink in sinks:
-            sink.close()
-    result = RunResult(run_dir, status)
-    if status == "finished" and place.is_main:
-        result.test = final_evaluation(recipe, trainer, splits, run_dir)
+        result = RunResult(run_dir, status, model=trainer.model, classes=list(splits.classes))
+        if status == "finished" and place.is_main:
+            result.test = final_evaluation(recipe, trainer, splits, run_dir)
+    except BaseException:
+        trainer.callbacks.call("on_end", trainer, "failed")
+        # A run that failed before its first checkpoint cannot be resumed: leave nothing behind.
+        if place.is_main and created and not resume and not (run_dir / runs.LAST).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    trainer.callbacks.call("on_end", trainer, status)
     barrier(place)
     return result
 
 
-def _find_lr(recipe, model, splits, place, run_dir) -> Recipe:
+def _find_lr(recipe: Recipe, model: nn.Module, batches: BatchPipeline, place: Placement, run_dir: Path) -> Recipe:
     from cifarlab.train.lr_finder import lr_range_test
 
-    found = lr_range_test(recipe, model, splits, place.device, run_dir if place.is_main else None)
+    found = lr_range_test(recipe, model, batches, place.device, run_dir if place.is_main else None)
     return replace(recipe, optim=replace(recipe.optim, lr=float(f"{found:.3g}")))
-
-
-def eval_geometry(recipe: Recipe) -> dict:
-    side = recipe.augment.crop or recipe.augment.resize
-    return {"resize": side} if side else {}
 
 
 def final_evaluation(recipe: Recipe, trainer: Trainer, splits: Splits, run_dir: Path) -> Optional[dict]:
     """Evaluate the best-on-validation model (the last one without validation) and write report.md."""
     model = trainer.model
-    best = run_dir / "best.pt"
+    best = run_dir / runs.BEST
     if best.is_file():
         ckpt_io.load_model_state(model, ckpt_io.load_checkpoint(best)["model"], str(best))
     kw = dict(mean=splits.mean, std=splits.std, tta=recipe.eval.tta, batch_size=recipe.eval.batch_size,
-              channels_last=recipe.train.channels_last, **eval_geometry(recipe))
+              channels_last=recipe.train.channels_last, **eval_geometry(recipe.augment))
     if recipe.train.precision == "bf16":
         kw["autocast_dtype"] = torch.bfloat16
     test = None
+    evaluations = []
     if len(splits.val_images):
-        evaluate_split(model, splits.val_images, splits.val_labels, splits.classes, run_dir, split_name="val", **kw)
+        evaluations.append(("val", model, splits.val_images, splits.val_labels))
     if recipe.eval.test:
-        test = evaluate_split(model, splits.test_images, splits.test_labels, splits.classes, run_dir, split_name="test", **kw)
+        evaluations.append(("test", model, splits.test_images, splits.test_labels))
         if trainer.ema is not None:
-            evaluate_split(trainer.ema.module, splits.test_images, splits.test_labels, splits.classes, run_dir,
-                           split_name="test_ema", **kw)
+            evaluations.append(("test_ema", trainer.ema.module, splits.test_images, splits.test_labels))
+    for split, evaluated, images, labels in evaluations:
+        result = evaluate_split(evaluated, images, labels, splits.classes, run_dir, split_name=split, **kw)
+        trainer.callbacks.call("on_eval", trainer, split, result)
+        if split == "test":
+            test = result
     if recipe.train.export_npz:
         from cifarlab.models.bit_weights import save_npz
 
-        save_npz(model, run_dir / "weights.npz")
+        save_npz(model, run_dir / runs.WEIGHTS_NPZ)
     write_report(run_dir)
     return test
 
 
 def load_run_recipe(run_dir: Path) -> Recipe:
-    path = Path(run_dir) / "recipe.yaml"
+    path = Path(run_dir) / runs.RECIPE
     if not path.is_file():
-        raise CifarlabError(f"{run_dir} is not a cifarlab run folder (no recipe.yaml); give the folder a run wrote")
+        raise CifarlabError(f"{run_dir} is not a cifarlab run folder (no {runs.RECIPE}); give the folder a run wrote")
     return load_recipe(path)
 
 
@@ -163,6 +216,6 @@ def evaluate_saved(run_or_checkpoint: str | Path, split: str = "test", tta: Opti
     images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
     result = evaluate_split(model, images, labels, state["classes"], run_dir, mean=state["mean"], std=state["std"],
                             split_name=split, tta=tta or recipe.eval.tta, batch_size=recipe.eval.batch_size,
-                            **eval_geometry(recipe))
+                            **eval_geometry(recipe.augment))
     write_report(run_dir)
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -14,8 +15,9 @@ import torch
 from cifarlab.atomic import atomic_path, write_text
 from cifarlab.config.recipe import Recipe
 from cifarlab.data.pipeline import BatchPipeline
-from cifarlab.train.loop import autocast_for, loss_fn
-from cifarlab.train.optim import build_optimizer, set_lr
+from cifarlab.train.losses import get_loss
+from cifarlab.train.optim import build_optimizer
+from cifarlab.train.step import Optimisation, training_step
 
 
 def suggest_lr(lrs: np.ndarray, losses: np.ndarray) -> float:
@@ -28,31 +30,32 @@ def suggest_lr(lrs: np.ndarray, losses: np.ndarray) -> float:
     return float(lrs[int(np.argmin(slope[:end]))])
 
 
-def lr_range_test(recipe: Recipe, model: torch.nn.Module, splits, device: torch.device, out_dir: Optional[Path],
-                  start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100) -> float:
-    """Run the test on a copy of `model` (the model itself is left untouched); write lr_find.png/json."""
+def lr_range_test(recipe: Recipe, model: torch.nn.Module, batches: BatchPipeline, device: torch.device,
+                  out_dir: Optional[Path], start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100) -> float:
+    """Run the test on a copy of `model` (the model itself is left untouched); write lr_find.png/json.
+
+    The steps are the run's own (`training_step` with the recipe's loss, precision, accumulation and
+    clipping), on the run's training batches from a different epoch seed than training will use.
+    """
     model = copy.deepcopy(model).to(device).train()
     t = recipe.train
-    pipe = BatchPipeline(splits.train_images.to(device), splits.train_labels, batch_size=t.batch_size,
-                         num_classes=splits.num_classes, mean=splits.mean, std=splits.std, augment=recipe.augment,
-                         label_smoothing=t.label_smoothing, seed=recipe.seed + 1)
-    opt = build_optimizer(model, recipe.optim, start_lr)
+    batches = dataclasses.replace(batches, seed=recipe.seed + 1)
+    opt = Optimisation(model=model, optimizer=build_optimizer(model, recipe.optim, start_lr),
+                       loss=get_loss(t.loss, t.label_smoothing), device=device, precision=t.precision,
+                       accumulate=t.accumulate, grad_clip=t.grad_clip, grad_clip_mode=t.grad_clip_mode)
     ratio = (end_lr / start_lr) ** (1 / max(num_steps - 1, 1))
-    lrs, losses, smooth, best = [], [], 0.0, math.inf
-    epoch, batches = 0, iter(())
+    lrs: list[float] = []
+    losses: list[float] = []
+    smooth, best = 0.0, math.inf
+    epoch, stream = 0, iter(())
     for i in range(num_steps):
-        batch = next(batches, None)
+        batch = next(stream, None)
         if batch is None:
-            batches, epoch = pipe.epoch(epoch), epoch + 1
-            batch = next(batches)
+            stream = batches.epoch(epoch)
+            epoch += 1
+            batch = next(stream)
         lr = start_lr * ratio**i
-        set_lr(opt, lr)
-        with autocast_for(device, t.precision):
-            loss = loss_fn(model(batch.inputs), batch.targets, t.label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        value = float(loss.detach())
+        value = float(training_step(opt, batch.inputs, batch.targets, batch.labels, lr, i).loss)
         if not math.isfinite(value):
             break
         smooth = 0.9 * smooth + 0.1 * value

@@ -13,7 +13,6 @@ from typing import Optional
 
 from cifarlab.config.recipe import ScheduleConfig
 from cifarlab.errors import CifarlabError
-from cifarlab.transfer.hyperrule import REFERENCE_BATCH, HyperRule
 
 
 def _anneal(start: float, end: float, frac: float, how: str) -> float:
@@ -37,8 +36,9 @@ class LrSchedule:
     bad_epochs: int = 0
 
     def __post_init__(self):
-        if self.cfg.name == "hyperrule" and not self.boundaries:
-            raise CifarlabError("schedule.name=hyperrule needs boundaries; the BiT transfer path computes them")
+        if self.cfg.name in ("piecewise", "hyperrule") and not self.boundaries:
+            raise CifarlabError(f"schedule.name={self.cfg.name} needs schedule.boundaries (warmup end, decay steps, "
+                                "last step), e.g. [100, 200, 300, 400, 500]")
 
     def lr_at(self, step: int) -> float:
         return self.peak_lr * self.factor(step)
@@ -62,8 +62,8 @@ class LrSchedule:
             return self._warmup(step) * c.gamma ** int(epoch // c.step_size)
         if name == "multistep":
             return self._warmup(step) * c.gamma ** sum(epoch >= m for m in c.milestones)
-        if name == "hyperrule":
-            return self._hyperrule(step)
+        if name in ("piecewise", "hyperrule"):
+            return self._piecewise(step)
         raise CifarlabError(f"unknown schedule {name!r}")
 
     def _warmup(self, step: int) -> float:
@@ -81,11 +81,18 @@ class LrSchedule:
             return _anneal(start, 1.0, step / peak_step, c.anneal)
         return _anneal(1.0, end, (step - peak_step) / (last - peak_step), c.anneal)
 
-    def _hyperrule(self, step: int) -> float:
-        # The published BiT rule; past the last boundary the lr stays at its final value.
-        rule = HyperRule(precrop=0, crop=0, boundaries=tuple(self.boundaries), base_lr=1.0,
-                         batch_size=REFERENCE_BATCH, mixup_alpha=0.0)
-        return rule.lr_at(min(step, rule.total_steps - 1))
+    def _piecewise(self, step: int) -> float:
+        """Linear warmup from 0 to the first boundary, then the lr divided by 10 after each decay
+        boundary (BiT-HyperRule's shape); past the last boundary it stays at its final value."""
+        warmup, *decays, last = self.boundaries
+        step = min(step, last - 1)
+        if step < warmup:
+            return step / warmup
+        factor = 1.0
+        for boundary in decays:
+            if boundary < step:
+                factor /= 10  # repeated division, not 10**-k: the same floats as the published rule
+        return factor
 
     def on_validation(self, val_loss: float) -> None:
         """Reduce-on-plateau: multiply by `factor` after `patience` epochs without a better val loss."""

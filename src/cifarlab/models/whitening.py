@@ -122,3 +122,15 @@ def init_airbench(model: nn.Module, images: torch.Tensor, eps: float = 5e-4) -> 
         )
     identity_init(model)
     return patch_whitening_init(whiten, images, eps=eps)
+
+
+def airbench_init_from_data(model: nn.Module, train_images: torch.Tensor, mean: tuple[float, ...],
+                            std: tuple[float, ...], seed: int, sample: int = 5000) -> None:
+    """`model.init: airbench`: identity 3x3 convs and a frozen whitening layer fitted to `sample`
+    training images (uint8), normalised as the model will see them."""
+    generator = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(len(train_images), generator=generator)[:sample]
+    images = train_images[pick].float().div_(255)
+    mean_t = torch.tensor(mean).view(1, -1, 1, 1)
+    std_t = torch.tensor(std).view(1, -1, 1, 1)
+    init_airbench(model, (images - mean_t) / std_t)

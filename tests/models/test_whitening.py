@@ -4,7 +4,7 @@ from torch import nn
 
 from cifarlab.errors import CifarlabError
 from cifarlab.models import create
-from cifarlab.train.whitening import identity_init, init_airbench, patch_whitening_init
+from cifarlab.models.whitening import identity_init, init_airbench, patch_whitening_init
 
 
 def correlated_images(n: int = 64, size: int = 16, seed: int = 0) -> torch.Tensor:

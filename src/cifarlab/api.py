@@ -1,0 +1,148 @@
+"""The Python API a notebook uses: train a recipe, read a run back, evaluate a model.
+
+    import cifarlab
+    run = cifarlab.train("quick", overrides={"train.epochs": 1})
+    run.test["top1"], run.history[-1]["val_top1"]
+    cifarlab.evaluate(run, split="test", tta="flip")
+    same = cifarlab.load_run(run.dir)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from cifarlab.config import load_recipe, recipe_from_dict, recipe_to_dict
+from cifarlab.config.recipe import Recipe
+from cifarlab.data.sources import Dataset, load_dataset
+from cifarlab.errors import CifarlabError
+from cifarlab.runs import Run, load_run
+from cifarlab.train.callbacks import Callback
+
+RecipeLike = Union[str, os.PathLike, Mapping[str, Any], Recipe]
+DataLike = Union[str, Dataset, Sequence[torch.Tensor], None]
+
+
+def resolve_recipe(recipe: RecipeLike, overrides: Optional[Mapping[str, Any]] = None) -> Recipe:
+    """A shipped recipe name ("quick"), a YAML path, a mapping or a Recipe, with dotted-key overrides."""
+    overrides = dict(overrides or {})
+    if isinstance(recipe, Recipe):
+        recipe = recipe_to_dict(recipe)
+    if isinstance(recipe, Mapping):
+        merged = json.loads(json.dumps(recipe))  # a deep copy of plain values
+        for key, value in overrides.items():
+            _set_dotted(merged, key, value)
+        return recipe_from_dict(merged, source="the recipe mapping")
+    # JSON values are YAML values: the loader parses `key=<json>` exactly as a command-line override.
+    return load_recipe(recipe, [f"{key}={json.dumps(value)}" for key, value in overrides.items()])
+
+
+def _set_dotted(mapping: dict, key: str, value: Any) -> None:
+    *sections, last = key.split(".")
+    for section in sections:
+        mapping = mapping.setdefault(section, {})
+        if not isinstance(mapping, dict):
+            raise CifarlabError(f"override {key!r}: {section!r} is a value, not a section; check the key")
+    mapping[last] = value
+
+
+def _as_dataset(data: Sequence[torch.Tensor]) -> Dataset:
+    """(images, labels) or (train_images, train_labels, test_images, test_labels) uint8/int64 tensors."""
+    if len(data) not in (2, 4):
+        raise CifarlabError("data as tensors is (images, labels) or (train_images, train_labels, test_images, "
+                            f"test_labels); got {len(data)} items")
+    tensors = [torch.as_tensor(t) for t in data]
+    if tensors[0].dtype != torch.uint8 or tensors[0].ndim != 4:
+        raise CifarlabError(f"images must be uint8 N x C x H x W (pixels 0-255); got {tensors[0].dtype} "
+                            f"{tuple(tensors[0].shape)}: convert with (x * 255).round().to(torch.uint8)")
+    labels = tensors[1].long()
+    num_classes = int(labels.max()) + 1
+    if len(tensors) == 2:  # no test set given: an empty one, and the run skips its test evaluation
+        tensors += [tensors[0][:0], labels[:0]]
+    return Dataset(name="tensors", classes=[str(c) for c in range(num_classes)], train_images=tensors[0],
+                   train_labels=labels, test_images=tensors[2], test_labels=tensors[3].long())
+
+
+def train(recipe: RecipeLike, *, model: Optional[nn.Module] = None, data: DataLike = None,
+          out_dir: Optional[Union[str, os.PathLike]] = None, overrides: Optional[Mapping[str, Any]] = None,
+          callbacks: Iterable[Callback] = ()) -> Run:
+    """Train a recipe and return its Run (`.dir`, `.model` with the best weights, `.history`, `.test`).
+
+    `model` trains that module instead of the recipe's; `data` is a dataset name ("cifar100",
+    "folder:PATH"), a Dataset, or uint8 image and label tensors; `overrides` are dotted keys
+    ({"optim.lr": 0.05}); `callbacks` watch or stop the run (`cifarlab.train.callbacks.Callback`).
+    """
+    from cifarlab.experiments.run import run_recipe
+
+    overrides = dict(overrides or {})
+    if out_dir is not None:
+        overrides["out_dir"] = str(out_dir)
+    dataset = None
+    if isinstance(data, str):
+        overrides["data.dataset"] = data
+    elif isinstance(data, Dataset):
+        dataset = data
+    elif data is not None:
+        dataset = _as_dataset(data)
+    if model is not None:
+        overrides["model.name"] = f"{type(model).__module__}.{type(model).__qualname__}"
+    resolved = resolve_recipe(recipe, overrides)
+    if dataset is not None and not len(dataset.test_images):
+        resolved = replace(resolved, eval=replace(resolved.eval, test=False))
+    result = run_recipe(resolved, model=model, dataset=dataset, callbacks=callbacks)
+    run = load_run(result.run_dir)
+    if result.model is not None:
+        run._model = result.model.eval()
+    return run
+
+
+def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Optional[str] = None, split: str = "test",
+             tta: str = "none", *, mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
+             batch_size: int = 500) -> dict:
+    """Score a run (or a run folder, or a model) on a split: returns top1, top5, loss, ece and more.
+
+    A run is scored on its own dataset and, for "val", its own validation images; a bare model on
+    `data` (default cifar10), normalised with `mean`/`std` (default: its preprocessing, else the
+    training images' statistics). Nothing is written.
+    """
+    from cifarlab.data.prepare import prepare_splits
+    from cifarlab.data.stats import channel_stats
+    from cifarlab.evaluate import score_split
+    from cifarlab.experiments.run import eval_geometry
+
+    if split not in ("val", "test"):
+        raise CifarlabError(f"split must be 'val' or 'test', got {split!r}")
+    geometry: dict = {}
+    if isinstance(run_or_model, (str, os.PathLike)):
+        run_or_model = load_run(run_or_model)
+    if isinstance(run_or_model, Run):
+        run = run_or_model
+        recipe = run.recipe if data is None else replace(run.recipe, data=replace(run.recipe.data, dataset=data))
+        splits = prepare_splits(recipe.data, recipe.seed)
+        model, classes = run.model, run.classes
+        mean, std = mean or run.mean, std or run.std
+        geometry = eval_geometry(recipe.augment)
+        images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
+        if not len(images):
+            raise CifarlabError(f"run {run.dir} has no {split} images (data.val_size=0?); use split='test'")
+    else:
+        model = run_or_model
+        if split == "val":
+            raise CifarlabError("a bare model has no validation split; pass its Run, or use split='test'")
+        dataset = load_dataset(data or "cifar10")
+        classes, images, labels = dataset.classes, dataset.test_images, dataset.test_labels
+        pre = getattr(model, "preprocessing", None)
+        if mean is None or std is None:
+            stats = (pre["mean"], pre["std"]) if pre else channel_stats(dataset.train_images)
+            mean, std = mean or stats[0], std or stats[1]
+    scored = score_split(model, images, labels, classes, mean=mean, std=std, tta=tta, batch_size=batch_size, **geometry)
+    return dict(scored.summary)
+
+
+__all__ = ["Run", "evaluate", "load_run", "resolve_recipe", "train"]

@@ -1,0 +1,114 @@
+"""cifarlab.runs: the tolerant metrics reader and load_run on a real run folder."""
+
+import json
+
+import pytest
+import torch
+
+from cifarlab.config import recipe_from_dict, recipe_to_yaml
+from cifarlab.data.prepare import prepare_splits
+from cifarlab.errors import CifarlabError
+from cifarlab.evaluate.predict import predict
+from cifarlab.experiments.run import run_recipe
+from cifarlab.runs import BEST, LAST, METRICS, RECIPE, Run, eval_file, load_run, read_metrics
+
+TINY = {
+    "name": "tiny", "seed": 1,
+    "data": {"dataset": "cifar10", "val_size": 100, "train_limit": 200},
+    "model": {"name": "lenet"},
+    "optim": {"name": "sgd", "lr": 0.05},
+    "train": {"epochs": 2, "batch_size": 32, "log_every": 2, "device": "cpu"},
+    "eval": {"test": True, "tta": "flip"},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, cifar10):
+    """A real run folder: LeNet trained for two epochs on 200 CIFAR-10 images, then evaluated."""
+    out_dir = tmp_path_factory.mktemp("runs")
+    result = run_recipe(recipe_from_dict({**TINY, "out_dir": str(out_dir)}, source="test"))
+    assert result.status == "finished"
+    return result
+
+
+def _lines(records: list[dict]) -> str:
+    return "".join(json.dumps(record) + "\n" for record in records)
+
+
+RECORDS = [{"kind": "step", "step": 1, "loss": 2.3}, {"kind": "epoch", "step": 2, "epoch": 1, "val_top1": 0.2},
+           {"kind": "step", "step": 3, "loss": 2.1}]
+
+
+def test_metrics_reader_skips_a_truncated_last_line(tmp_path):
+    path = tmp_path / METRICS
+    path.write_text(_lines(RECORDS) + '{"kind": "step", "ste')  # a crash in the middle of a write
+    assert read_metrics(path) == RECORDS
+    path.write_text(_lines(RECORDS) + '{"kind": "step", "ste\n\n')  # blank lines after it change nothing
+    assert read_metrics(path) == RECORDS
+    path.write_text(_lines(RECORDS))
+    assert read_metrics(path) == RECORDS
+
+
+def test_metrics_reader_refuses_a_garbled_line_in_the_middle_naming_file_and_line(tmp_path):
+    path = tmp_path / METRICS
+    text = _lines(RECORDS).splitlines()
+    path.write_text("\n".join([text[0], '{"kind": "ep', *text[1:]]) + "\n")
+    with pytest.raises(CifarlabError, match=r"metrics\.jsonl line 2 is not JSON"):
+        read_metrics(path)
+    with pytest.raises(CifarlabError, match="no metrics file"):
+        read_metrics(tmp_path / "missing.jsonl")
+
+
+def test_load_run_reads_recipe_history_evaluations_and_checkpoints(tiny_run):
+    run = load_run(tiny_run.run_dir)
+    assert run.dir == tiny_run.run_dir and run.recipe.model.name == "lenet" and run.recipe.eval.tta == "flip"
+    assert [record["epoch"] for record in run.history] == [1, 2]
+    assert all(record["kind"] == "epoch" and "val_top1" in record for record in run.history)
+    steps = [record["step"] for record in run.steps]
+    assert steps and steps == sorted(steps) and all(record["kind"] == "step" for record in run.steps)
+    assert set(run.evaluations) == {"val", "test"}
+    assert run.test == json.loads((tiny_run.run_dir / eval_file("test")).read_text())
+    assert run.test["top1"] == tiny_run.test["top1"] and {"top1", "top5", "loss", "ece"} <= set(run.test)
+    assert run.checkpoints == {"best": tiny_run.run_dir / BEST, "last": tiny_run.run_dir / LAST}
+    assert run.checkpoint_path.name == BEST
+
+
+def test_run_model_scores_the_test_split_exactly_as_the_run_did(tiny_run):
+    run = load_run(tiny_run.run_dir)
+    model = run.model
+    assert model is run.model  # built once
+    assert not any(module.training for module in model.modules())
+    splits = prepare_splits(run.recipe.data, run.recipe.seed)
+    assert run.classes == list(splits.classes)
+    assert run.mean == pytest.approx(splits.mean) and run.std == pytest.approx(splits.std)
+    probs = predict(model, splits.test_images, mean=run.mean, std=run.std, tta=run.recipe.eval.tta,
+                    batch_size=run.recipe.eval.batch_size)
+    accuracy = (probs.argmax(1) == splits.test_labels).double().mean().item()
+    assert accuracy == run.test["top1"]
+    saved = torch.load(run.dir / BEST, map_location="cpu", weights_only=False)["model"]
+    assert all(torch.equal(value, saved[key]) for key, value in model.state_dict().items())
+
+
+def test_load_run_refuses_a_folder_that_is_not_a_run(tmp_path):
+    (tmp_path / METRICS).write_text(_lines(RECORDS))
+    with pytest.raises(CifarlabError, match=rf"{tmp_path.name} is not a cifarlab run folder.*{RECIPE}"):
+        load_run(tmp_path)
+    with pytest.raises(CifarlabError, match="not a cifarlab run folder.*does not exist"):
+        load_run(tmp_path / "missing")
+
+
+def test_a_run_without_checkpoints_says_so_when_its_model_is_asked_for(tmp_path):
+    recipe = recipe_from_dict({**TINY, "out_dir": str(tmp_path)}, source="test")
+    (tmp_path / RECIPE).write_text(recipe_to_yaml(recipe))
+    (tmp_path / METRICS).write_text(_lines(RECORDS) + '{"kind": "ep')
+    run = load_run(tmp_path)
+    assert run.history == [RECORDS[1]] and run.steps == [RECORDS[0], RECORDS[2]]
+    assert run.evaluations == {} and run.test is None and run.checkpoints == {}
+    with pytest.raises(CifarlabError, match="holds no checkpoint"):
+        run.model
+
+
+def test_a_run_built_by_the_trainer_hands_back_its_own_model(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    run = Run(dir=tmp_path, _model=model)
+    assert run.model is model and run.test is None
