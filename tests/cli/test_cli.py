@@ -31,7 +31,7 @@ def _recipe(tmp_path, **changes) -> Path:
 
 
 def test_every_verb_has_help_with_an_example(capsys):
-    for verb in ("train", "eval", "models", "data"):
+    for verb in ("train", "eval", "models", "data", "recipes", "keys"):
         with pytest.raises(SystemExit) as exit_info:
             main([verb, "--help"])
         assert exit_info.value.code == 0

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from cifarlab.config import Recipe, load_recipe, recipe_from_dict, recipe_to_dict, recipe_to_yaml
+from cifarlab.config import shipped
 from cifarlab.config.loader import save_recipe
+from cifarlab.config.shipped import RECIPES_DIR
 from cifarlab.errors import CifarlabError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -67,6 +69,22 @@ def test_deep_merge_merges_mappings_and_replaces_lists_and_scalars(tmp_path):
     assert recipe.schedule.milestones == [5]
     assert recipe.schedule.gamma == 0.2
     assert recipe.augment == Recipe().augment  # an empty section changes nothing
+
+
+def test_an_empty_mapping_override_clears_the_options_a_file_set(tmp_path):
+    leaf = write(tmp_path / "leaf.yaml", "model: {name: airbench94, options: {width_multiplier: 0.5}}\n")
+    assert load_recipe(leaf).model.options == {"width_multiplier": 0.5}
+    cleared = load_recipe(leaf, ["model.options={}"])
+    assert cleared.model.options == {} and cleared.model.name == "airbench94"
+    assert load_recipe(leaf, ["model.options={}", "model.options.depth=2"]).model.options == {"depth": 2}
+
+
+def test_an_empty_mapping_in_a_child_file_clears_the_parents_mapping(tmp_path):
+    write(tmp_path / "base.yaml", "model: {options: {dropout: 0.1}}\ntrain: {epochs: 3}\n")
+    leaf = write(tmp_path / "leaf.yaml", "extends: base.yaml\nmodel: {options: {}}\ntrain: {}\n")
+    recipe = load_recipe(leaf)
+    assert recipe.model.options == {}
+    assert recipe.train == Recipe().train  # `{}` for a whole section: back to its defaults
 
 
 def test_cycle_is_an_error_naming_the_files(tmp_path):
@@ -285,7 +303,7 @@ def test_save_recipe_writes_a_file_that_loads_back_equal(tmp_path):
 
 
 def shipped_recipes() -> list[Path]:
-    return sorted(p for p in CONFIGS.rglob("*") if p.suffix in (".yaml", ".yml"))
+    return sorted(CONFIGS / path.relative_to(RECIPES_DIR) for path in shipped.shipped_recipes().values())
 
 
 def test_configs_folder_holds_recipes():

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import torch
@@ -50,3 +55,33 @@ def test_cache_dir_comes_from_the_environment_and_is_created(tmp_path, monkeypat
     monkeypatch.setenv("CIFARLAB_CACHE", str(tmp_path / "file" / "sub"))
     with pytest.raises(CifarlabError, match="set CIFARLAB_CACHE to a writable folder"):
         cache.cache_dir()
+
+
+def killed_cache_writer(path) -> None:
+    """Run a cache write of `path` in a child process that is killed (SIGKILL) halfway through it."""
+    child = textwrap.dedent(f"""
+        import os, signal
+        import numpy as np
+        from cifarlab.data import cache
+        def die(array):  # called for the first array, after the header is written
+            os.kill(os.getpid(), signal.SIGKILL)
+        cache.np.ascontiguousarray = die
+        cache.write_cache(cache.Path({str(path)!r}), {{"images": np.zeros((64, 3, 32, 32), np.uint8)}}, {{}})
+    """)
+    assert subprocess.run([sys.executable, "-c", child]).returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("then", ["write", "read"])
+def test_temporary_of_a_killed_cache_writer_is_removed_by_the_next_write_or_read(tmp_path, then):
+    path = tmp_path / "cifar10.cache"
+    if then == "read":
+        cache.write_cache(path, arrays(), {"classes": ["a"]})
+    killed_cache_writer(path)
+    [stale] = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert stale.name.startswith(".cifar10.cache.pid") and stale.read_bytes().startswith(cache.MAGIC)
+    if then == "write":
+        cache.write_cache(path, arrays(), {"classes": ["a"]})
+    else:
+        cache.read_cache(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["cifar10.cache"]
+    assert cache.read_cache(path)[1] == {"classes": ["a"]}

@@ -85,3 +85,24 @@ def test_folder_without_a_test_split_explains_the_layout(tmp_path, cache_home):
     archive = write_tree_zip(tmp_path / "t.zip", tree_images(["a"], {"train": 2}))
     with pytest.raises(CifarlabError, match="no images under test/<class>/; lay it out as"):
         load_dataset(f"folder:{archive}")
+
+
+@pytest.mark.parametrize("container", ["folder", "zip"])
+def test_class_folder_without_images_is_named_in_a_warning(tmp_path, cache_home, container):
+    images = tree_images(["ant", "bee"], {"train": 2, "test": 1}, size=(8, 8), seed=5)
+    tree = tmp_path / "insects"
+    for member, array in images.items():
+        (tree / member).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array).save(tree / member)
+    (tree / "train" / "wasp").mkdir()  # empty in both splits, with only a note in one
+    (tree / "test" / "wasp").mkdir()
+    (tree / "test" / "wasp" / "README.txt").write_text("photos to come")
+    source = tree
+    if container == "zip":
+        source = tmp_path / "insects.zip"
+        with zipfile.ZipFile(source, "w") as archive:
+            for path in sorted(tree.rglob("*")):
+                archive.write(path, path.relative_to(tree).as_posix() + ("/" if path.is_dir() else ""))
+    with pytest.warns(UserWarning, match=r"class folder test/wasp, train/wasp holds no images and is left out \(2 classes remain\)"):
+        ds = load_dataset(f"folder:{source}")
+    assert ds.classes == ["ant", "bee"] and ds.train_images.shape[0] == 4

@@ -165,3 +165,20 @@ def test_an_interrupted_run_resumes_and_its_wall_time_adds_up(tmp_path, small_ci
     assert calls[1] == ("scratch_1shot_seed0", run_dir)  # the second call resumed the same run folder
     (row,) = csv.DictReader(open(out / "results.csv"))
     assert float(row["wall_s"]) > first_part  # both parts counted
+
+
+def test_a_cifar100_sweep_is_titled_cifar100_and_shows_no_cifar10_paper_values(tmp_path):
+    from cifarlab.experiments.figure6 import figure6
+
+    rows = [{"weights": "BiT-M-R50x1", "model": "bit_r50x1", "shots": 1, "seed": s, "top1": 30.0 + s, "top5": 60.0,
+             "steps": 500, "wall_s": 1.0, "run": f"r{s}"} for s in (0, 1)]
+    fewshot.write_results(tmp_path, rows, "cifar100")
+    assert "| BiT-M-R50x1 | 1 | 2 | 30.50 | 30.00 | 31.00 | - |" in (tmp_path / "summary.md").read_text()
+    summary = fewshot.summarise(rows, "cifar100")
+    (axes,) = figure6(summary, rows, "cifar100").axes
+    assert axes.get_title() == "CIFAR-100, 1-shot"
+    assert "BiT paper (Fig. 6)" not in [t.get_text() for t in axes.get_legend().get_texts()]
+    # The same runs on CIFAR-10 are shown beside the paper's CIFAR-10 value.
+    (axes,) = figure6(fewshot.summarise(rows, "cifar10"), rows, "cifar10").axes
+    assert axes.get_title() == "CIFAR-10, 1-shot"
+    assert "BiT paper (Fig. 6)" in [t.get_text() for t in axes.get_legend().get_texts()]

@@ -36,7 +36,7 @@ def official_arrays(depths, width, classes, seed=0) -> dict[str, np.ndarray]:
         arrays[prefix + "group_norm/gamma"] = (1 + 0.3 * rng.standard_normal(ch)).astype(np.float32)
         arrays[prefix + "group_norm/beta"] = (0.3 * rng.standard_normal(ch)).astype(np.float32)
 
-    ch = lambda n: int(n * width)  # noqa: E731
+    ch = lambda n: int(n * width)
     conv("resnet/root_block/standardized_conv2d/kernel", 7, 3, ch(64))
     cin = ch(64)
     for b, units in enumerate(depths, start=1):
@@ -118,7 +118,22 @@ def test_every_published_size_is_registered_with_bit_preprocessing():
             model = create(name, num_classes=10)
         assert (model.depths, model.width, model.arch) == (depths, width, name[4:])
         assert model.input_size == (3, 128, 128)
-        assert model.preprocessing == dict(mean=(0.5,) * 3, std=(0.5,) * 3, resize=160, crop=128)
+        assert model.preprocessing == {"mean": (0.5,) * 3, "std": (0.5,) * 3, "resize": 160, "crop": 128}
+
+
+def test_weight_standardisation_equals_the_var_mean_formulation():
+    from cifarlab.models.bit import WS_EPS, standardize_weight
+
+    generator = torch.Generator().manual_seed(0)
+    # Trained-like kernels: per-channel offsets and scales, and one filter whose offset dwarfs its spread.
+    weight = 0.01 * torch.randn(64, 32, 3, 3, generator=generator) + 0.05 * torch.randn(64, 1, 1, 1, generator=generator)
+    weight[5] = 0.1 + 1e-3 * torch.randn(32, 3, 3, generator=generator)
+    var, mean = torch.var_mean(weight, dim=(1, 2, 3), keepdim=True, unbiased=False)
+    expected = (weight - mean) / torch.sqrt(var + WS_EPS)
+    assert (standardize_weight(weight) - expected).abs().max() < 1e-5
+    weight.requires_grad_(True)
+    standardize_weight(weight).square().mul(torch.arange(9.0).view(1, 1, 3, 3)).sum().backward()
+    assert torch.isfinite(weight.grad).all() and weight.grad.abs().sum() > 0
 
 
 def test_parameter_counts_match_timm_bit_models_for_every_size():
@@ -127,7 +142,7 @@ def test_parameter_counts_match_timm_bit_models_for_every_size():
         with torch.device("meta"):
             ours = create(name, num_classes=21843)
             theirs = timm.create_model(f"resnetv2_{name[5:]}_bit", num_classes=21843)
-        count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+        count = lambda m: sum(p.numel() for p in m.parameters())
         assert count(ours) == count(theirs), name
 
 

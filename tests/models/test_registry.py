@@ -49,3 +49,65 @@ def test_create_passes_the_class_count_to_the_constructor():
     with torch.device("meta"):
         model = create("lenet", num_classes=7)
     assert model(torch.empty(1, 3, 32, 32, device="meta")).shape == (1, 7)
+
+
+@pytest.fixture
+def restored_registry():
+    """Whatever a test registers is removed afterwards, so other tests see the shipped registry."""
+    from cifarlab.models import registry
+
+    names()  # the families are registered before the snapshot
+    before = dict(registry._MODELS)
+    yield registry
+    registry._MODELS.clear()
+    registry._MODELS.update(before)
+
+
+def test_reloading_a_family_module_replaces_its_models(restored_registry):
+    import importlib
+
+    import cifarlab.models.lenet as lenet_module
+    import cifarlab.models.resnet as resnet_module
+
+    old_lenet, old_resnet = restored_registry._MODELS["lenet"], restored_registry._MODELS["resnet18"]
+    importlib.reload(lenet_module)
+    importlib.reload(resnet_module)  # its sizes are registered from a table, not by decorators
+    assert restored_registry._MODELS["lenet"] is not old_lenet
+    assert restored_registry._MODELS["resnet18"] is not old_resnet
+    assert isinstance(create("lenet"), lenet_module.LeNet)
+    assert isinstance(create("resnet18"), resnet_module.ResNet)
+
+
+def test_running_the_same_registration_twice_replaces_it(restored_registry):
+    from cifarlab.models import register_model
+
+    def scratch_net(num_classes: int = 10):
+        return torch.nn.Linear(3, num_classes)
+
+    first = register_model(scratch_net)
+    # A re-run notebook cell defines a new function object with the same module and name.
+    second = register_model(type(scratch_net)(scratch_net.__code__, scratch_net.__globals__, "scratch_net"))
+    assert first is not second
+    assert restored_registry._MODELS["scratch_net"] is second
+
+
+def test_another_function_under_a_taken_name_is_an_error_naming_both(restored_registry):
+    from cifarlab.models import register_model
+
+    def impostor(num_classes: int = 10):
+        return torch.nn.Linear(3, num_classes)
+
+    with pytest.raises(CifarlabError) as caught:
+        register_model(impostor, name="lenet")
+    message = str(caught.value)
+    assert "cifarlab.models.lenet.lenet" in message
+    assert "impostor" in message
+    assert "name=" in message  # says how to register it under another name
+    assert restored_registry._MODELS["lenet"].__module__ == "cifarlab.models.lenet"
+
+
+def test_create_without_a_name_or_file_is_an_error_naming_the_fix():
+    with pytest.raises(CifarlabError, match="cifarlab models"):
+        create()
+    with pytest.raises(CifarlabError, match="cifarlab export"):
+        create("lenet", weights="lenet.npz")

@@ -81,11 +81,31 @@ def test_multiply_adds_without_an_input_size_is_an_error_naming_the_fix():
         multiply_adds(nn.Linear(3, 3))
 
 
-def test_model_table_has_one_row_per_registered_model():
+def test_model_table_has_one_row_per_registered_model_without_counting_macs():
     rows = model_table()
     assert [row["name"] for row in rows] == names()
     by_name = {row["name"]: row for row in rows}
     assert by_name["resnet18"]["params"] == 11_173_962
-    assert by_name["lenet"]["macs"] == 651_720
     assert by_name["resnet18"]["input_size"] == (3, 32, 32)
-    assert all(row["params"] > 0 and row["macs"] > 0 for row in rows)
+    assert by_name["bit_r50x1"]["input_size"] == (3, 128, 128)
+    assert all(row["params"] > 0 and row["macs"] is None for row in rows)
+
+
+def test_model_table_counts_macs_of_the_chosen_models_on_request():
+    rows = model_table(only=["lenet", "resnet9"], macs=True)
+    assert [row["name"] for row in rows] == ["lenet", "resnet9"]
+    assert rows[0]["macs"] == 651_720
+    assert rows[1]["macs"] == multiply_adds(create("resnet9"))
+
+
+def test_models_command_lists_every_model_and_counts_macs_only_when_asked(capsys):
+    from cifarlab.cli import main
+
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "wrn_28_10" in listing and "36,489,290" in listing and "multiply-adds" not in listing
+    assert main(["models", "--macs", "lenet"]) == 0
+    listing = capsys.readouterr().out
+    assert "multiply-adds" in listing and "0.7 M" in listing and "resnet18" not in listing
+    assert main(["models", "resnet81"]) == 2
+    assert "resnet18" in capsys.readouterr().err

@@ -182,3 +182,16 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(tiny_reci
     with pytest.raises(CifarlabError, match="no checkpoint was written"):
         run_recipe(recipe)
     assert not any(Path(recipe.out_dir).iterdir())
+
+
+def test_resume_refuses_a_run_whose_recipe_was_edited_and_leaves_its_files_alone(tiny_recipe):
+    from cifarlab.experiments.run import load_run_recipe
+
+    stopped = run_recipe(tiny_recipe(train={"epochs": 2}), stop_after=3)
+    recipe_file = stopped.run_dir / "recipe.yaml"
+    indices_before = (stopped.run_dir / "indices.json").read_bytes()
+    recipe_file.write_text(recipe_file.read_text().replace("lr: 0.05", "lr: 0.01"))
+    with pytest.raises(CifarlabError, match="changed since the run started"):
+        run_recipe(load_run_recipe(stopped.run_dir), resume=stopped.run_dir)
+    assert (stopped.run_dir / "indices.json").read_bytes() == indices_before
+    assert load_checkpoint(stopped.run_dir / "last.pt")["progress"]["step"] == 3

@@ -1,8 +1,12 @@
 """Load a recipe from layered YAML files and `key=value` overrides, checked against its dataclasses.
 
-Layers: a file may say `extends: base.yaml` (or a list; paths relative to that file). Later layers
-deep-merge over earlier ones: mappings merge key by key, scalars and lists replace. Overrides from
-the command line form the last layer. The merged mapping is then checked field by field against
+A recipe is a YAML file or the name of a shipped one (`quick`, `fdu/resnet18`; `cifarlab recipes`
+lists them). Layers: a file may say `extends: base.yaml` (or a list; paths relative to that file).
+Later layers deep-merge over earlier ones: mappings merge key by key, scalars and lists replace. An
+explicit empty mapping replaces instead of merging, so `model.options={}` clears the options a
+parent set (and `{}` for a whole section puts that section back to its defaults); an empty section
+with nothing under it (`augment:`) changes nothing. Overrides from the command line form the last
+layer. The merged mapping is then checked field by field against
 the type hints and `metadata` (`min`, `max`) of `Recipe`, so a mistyped key or value stops the run
 before anything starts, with a message naming the key, where it was set and what it accepts.
 """
@@ -24,6 +28,8 @@ import yaml
 
 from cifarlab.atomic import write_text
 from cifarlab.config.recipe import Recipe
+from cifarlab.config.shipped import resolve_recipe
+from cifarlab.config.validate import validate_recipe
 from cifarlab.errors import CifarlabError
 
 COMMAND_LINE = "command line"
@@ -33,20 +39,27 @@ _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 # ---------------------------------------------------------------- public API
 
 
-def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Recipe:
-    """Read the recipe file at `path` with its `extends` chain, apply `overrides`, and validate."""
+def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = (), *, check_machine: bool = True) -> Recipe:
+    """Read the recipe file (or shipped recipe name) `path` with its `extends` chain, apply `overrides`, validate.
+
+    `check_machine=False` skips checking that `train.device` exists here (reading a finished run elsewhere).
+    """
     merged: dict = {}
     sources: dict[str, str] = {}
-    for layer_path, layer in _layers(Path(path), ()):
+    for layer_path, layer in _layers(resolve_recipe(path), ()):
         _merge(merged, layer, str(layer_path), sources)
     for override in overrides:
         _merge(merged, _override_layer(override), COMMAND_LINE, sources)
-    return _build(Recipe, merged, "", lambda key: _source_of(key, sources))
+    recipe = _build(Recipe, merged, "", lambda key: _source_of(key, sources))
+    validate_recipe(recipe, lambda key: _where(_source_of(key, sources)), check_machine)
+    return recipe
 
 
-def recipe_from_dict(data: dict, source: str = "a mapping") -> Recipe:
+def recipe_from_dict(data: dict, source: str = "a mapping", *, check_machine: bool = True) -> Recipe:
     """Validate a plain (already merged) mapping and build the Recipe it describes."""
-    return _build(Recipe, data, "", lambda key: source)
+    recipe = _build(Recipe, data, "", lambda key: source)
+    validate_recipe(recipe, lambda key: _where(source), check_machine)
+    return recipe
 
 
 def recipe_to_dict(recipe: Recipe) -> dict:
@@ -62,6 +75,19 @@ def recipe_to_yaml(recipe: Recipe) -> str:
 def save_recipe(recipe: Recipe, path: str | os.PathLike) -> None:
     """Write the resolved recipe to `path` atomically: that file alone reproduces the run."""
     write_text(path, recipe_to_yaml(recipe))
+
+
+def with_overrides(data: dict, overrides: Iterable[str]) -> dict:
+    """A copy of the plain recipe mapping `data` with `key=value` overrides merged over it, unchecked."""
+    merged = copy.deepcopy(data)
+    for override in overrides:
+        _merge(merged, _override_layer(override), COMMAND_LINE, {})
+    return merged
+
+
+def describe_type(hint: Any, metadata: typing.Mapping) -> str:
+    """What a recipe field of type `hint` accepts, in words: 'an integer >= 1', 'one of sgd, adam, ...'."""
+    return _describe(hint, dict(metadata))
 
 
 # ---------------------------------------------------------------- files and layers
@@ -131,7 +157,10 @@ def _merge(base: dict, layer: dict, source: str, sources: dict[str, str], prefix
     """Deep-merge `layer` into `base` in place, remembering which source set each key."""
     for key, value in layer.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
+        if value == {} and isinstance(base.get(key), dict):
+            base[key] = {}  # merging nothing would change nothing: an explicit `{}` means "clear it"
+            _record(sources, dotted, value, source)
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
             _merge(base[key], value, source, sources, f"{dotted}.")
         elif value is None and isinstance(base.get(key), dict):
             continue  # an empty section (`augment:` with nothing under it) changes nothing

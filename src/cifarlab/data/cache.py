@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cifarlab.atomic import atomic_path
+from cifarlab.atomic import atomic_path, remove_stale_temporaries
 from cifarlab.errors import CifarlabError
 
 MAGIC = b"CIFARLAB-CACHE\n"
@@ -24,6 +24,7 @@ VERSION = 1
 SUFFIX = ".cache"
 _ALIGN = 64
 _DTYPES = {"uint8": torch.uint8, "int64": torch.int64}
+_CACHE_HINT = "set CIFARLAB_CACHE to a folder on a writable disk with room"
 
 
 def cache_dir() -> Path:
@@ -41,7 +42,10 @@ def cache_dir() -> Path:
 
 
 def write_cache(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    """Atomically write `arrays` (uint8 or int64) and JSON-able `meta` as one cache file."""
+    """Atomically write `arrays` (uint8 or int64) and JSON-able `meta` as one cache file.
+
+    Temporaries of this file left by a killed writer (a dataset is 100+ MB) are removed first.
+    """
     entries, offset = [], 0
     for name, array in arrays.items():
         if array.dtype.name not in _DTYPES:
@@ -52,7 +56,7 @@ def write_cache(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     header = json.dumps({"version": VERSION, "meta": meta, "arrays": entries}).encode()
     start = _aligned(len(MAGIC) + 8 + len(header))
     try:
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        with atomic_path(path, _CACHE_HINT) as tmp, open(tmp, "wb") as f:
             f.write(MAGIC + struct.pack("<Q", len(header)) + header)
             for entry, array in zip(entries, arrays.values()):
                 if array.nbytes:  # memoryview cannot cast an empty array
@@ -62,12 +66,16 @@ def write_cache(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     except OSError as exc:
         raise CifarlabError(
             f"cannot write the dataset cache {path} ({exc.strerror}); "
-            "free disk space or set CIFARLAB_CACHE to a writable folder"
+            f"free disk space or {_CACHE_HINT}"
         ) from exc
 
 
 def read_cache(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read a cache file into fresh CPU tensors; ValueError when it is not a complete, current one."""
+    """Read a cache file into fresh CPU tensors; ValueError when it is not a complete, current one.
+
+    Temporaries of this file left by a killed writer are removed on the way.
+    """
+    remove_stale_temporaries(path)
     with open(path, "rb") as f:
         if f.read(len(MAGIC)) != MAGIC:
             raise ValueError("not a cifarlab cache file")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ def list_tree(path: Path) -> Tree:
         if not by_split[split]:
             raise CifarlabError(f"{path} has no images under {split}/<class>/; {layout}")
     classes = sorted({cls for pairs in by_split.values() for _, cls in pairs})
+    _warn_empty_classes(path, names, classes)
     without_train = sorted(set(classes) - {cls for _, cls in by_split["train"]})
     if without_train:
         raise CifarlabError(f"{path}: classes {', '.join(without_train)} have test images but "
@@ -71,6 +73,22 @@ def list_tree(path: Path) -> Tree:
     label = {cls: i for i, cls in enumerate(classes)}
     files = {split: [(m, label[c]) for m, c in sorted(pairs)] for split, pairs in by_split.items()}
     return Tree(path, classes, files)
+
+
+def _warn_empty_classes(path: Path, names: list[tuple[str, tuple[str, ...]]], classes: list[str]) -> None:
+    """Warn about class folders without a single image in any split: such a class cannot be learnt."""
+    folders: dict[str, list[str]] = {}
+    for _, parts in names:
+        if len(parts) >= 3 and parts[0] in SPLITS and parts[1]:
+            folders.setdefault(parts[1], [])
+            if parts[0] not in folders[parts[1]]:
+                folders[parts[1]].append(parts[0])
+    empty = sorted(set(folders) - set(classes))
+    if empty:
+        shown = ", ".join(f"{split}/{cls}" for cls in empty for split in sorted(folders[cls]))
+        verb = "holds no images and is" if len(empty) == 1 else "hold no images and are"
+        warnings.warn(f"{path}: class folder {shown} {verb} left out ({len(classes)} classes remain); "
+                      "add images to it or remove the folder", stacklevel=3)
 
 
 def _dir_names(path: Path) -> list[tuple[str, tuple[str, ...]]]:
@@ -81,6 +99,9 @@ def _dir_names(path: Path) -> list[tuple[str, tuple[str, ...]]]:
     for split in SPLITS:
         for folder, dirs, files in os.walk(path / split):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
+            rel_folder = Path(folder).relative_to(path).as_posix()
+            if rel_folder.count("/") == 1:  # a class folder: listed even when empty
+                names.append((rel_folder + "/", (*rel_folder.split("/"), "")))
             for file in files:
                 if not file.startswith("."):
                     rel = Path(folder, file).relative_to(path).as_posix()
@@ -91,7 +112,7 @@ def _dir_names(path: Path) -> list[tuple[str, tuple[str, ...]]]:
 def _zip_names(path: Path) -> list[tuple[str, tuple[str, ...]]]:
     try:
         with zipfile.ZipFile(path) as archive:
-            members = [n for n in archive.namelist() if not n.endswith("/")]
+            members = archive.namelist()  # folder entries (`train/cat/`) too: they name empty classes
     except (zipfile.BadZipFile, OSError) as exc:
         raise CifarlabError(f"cannot open {path} as a zip ({exc}); the file is truncated or "
                             "not a zip: replace it or give a folder instead") from exc

@@ -75,8 +75,7 @@ def _origin(root) -> str:
 
 def _load_cifar(spec: Official, root: Path, download: bool, origin: str) -> Dataset:
     file = spec.name + cache.SUFFIX
-    # A cache left in the data folder itself (e.g. a shared read-only copy) counts as a source.
-    for path in dict.fromkeys([cache.cache_dir() / file, root / file, root / "cache" / file]):
+    for path in _cifar_cache_candidates(spec, root):
         dataset = _read_cached(path, spec.name, spec.num_classes)
         if dataset is not None:
             return dataset
@@ -95,6 +94,52 @@ def _load_cifar(spec: Official, root: Path, download: bool, origin: str) -> Data
     else:
         classes, arrays = cifar_archive.read_archive(spec, source)
     return _store(cache.cache_dir() / file, spec.name, classes, arrays, source)
+
+
+def _cifar_cache_candidates(spec: Official, root: Path) -> list[Path]:
+    """Decoded caches of `spec`, in the order they are tried; the first is where a fresh one is written."""
+    file = spec.name + cache.SUFFIX
+    # A cache left in the data folder itself (e.g. a shared read-only copy) counts as a source.
+    return list(dict.fromkeys([cache.cache_dir() / file, root / file, root / "cache" / file]))
+
+
+def dataset_origin(name: str, root: str | os.PathLike | None = None) -> dict[str, str]:
+    """Where a dataset's images come from: data root, source file or folder, decoded cache, known checksums.
+
+    Reads no images: call it after `load_dataset` to describe what that call used.
+    """
+    key = _canonical(name)
+    root_path = data_root(root)
+    origin = {"data root": f"{root_path} (from {_origin(root)})"}
+    if key not in OFFICIAL:
+        folder = _folder_path(name.split(":", 1)[1], root_path)
+        cached = cache.cache_dir() / f"folder-{folder.stem}-{_folder_key(folder)}{cache.SUFFIX}"
+        return {**origin, "source": str(folder), "cache": _cache_state(cached)}
+    spec = OFFICIAL[key]
+    candidates = _cifar_cache_candidates(spec, root_path)
+    cached = next((path for path in candidates if path.is_file()), candidates[0])
+    source = _find_cifar_source(spec, root_path)
+    origin.update(source=str(source) if source else "none in the data root (the cache is used)",
+                  cache=_cache_state(cached))
+    if source is not None and source.suffix == ".zip":
+        manifest = source.with_suffix(".json")
+        try:
+            recorded = json.loads(manifest.read_text()) if manifest.is_file() else {}
+        except (OSError, ValueError):
+            recorded = {}
+        for field_name in ("sha256", "pixel_sha256"):
+            if field_name in recorded:
+                label = "pixel sha256" if field_name == "pixel_sha256" else "zip sha256"
+                origin[label] = f"{recorded[field_name]} (recorded in {manifest.name}, checked when decoded)"
+    elif source is not None and source.name == spec.archive:
+        origin["archive md5"] = f"{spec.md5} (official, checked when decoded)"
+    return origin
+
+
+def _cache_state(path: Path) -> str:
+    if path.is_file():
+        return f"{path} ({path.stat().st_size / 2**20:.0f} MiB)"
+    return f"{path} (not written yet: the first load decodes the source into it)"
 
 
 def _find_cifar_source(spec: Official, root: Path) -> Path | None:

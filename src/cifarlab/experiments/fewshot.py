@@ -10,9 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import statistics
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
@@ -22,9 +20,14 @@ from cifarlab.config.recipe import Recipe
 from cifarlab.data.sources import load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.figure6 import paper_value, plot_figure6
+from cifarlab.experiments.grid import Point
 from cifarlab.experiments.run import run_recipe
+from cifarlab.experiments.sweep import RUNS, WALL_FILE, Outcome, run_points, wall_time
 from cifarlab.models.bit_weights import OFFICIAL_NAMES, architecture_of
+from cifarlab.runs import eval_file
 from cifarlab.transfer import hyperrule
+
+__all__ = ["FIELDS", "WALL_FILE", "run_recipe_for", "run_sweep", "summarise", "weights_label", "write_results"]
 
 FIELDS = ["weights", "model", "shots", "seed", "top1", "top5", "steps", "wall_s", "run"]
 
@@ -70,86 +73,81 @@ def run_recipe_for(base: Recipe, weights: str, shots: int, seed: int, num_classe
     )
 
 
-def _finished_row(run_dir: Path) -> dict | None:
-    path = run_dir / "eval_test.json"
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
+def _test_scores(run_dir: Path) -> dict:
+    return json.loads((run_dir / eval_file("test")).read_text())
 
 
-def run_sweep(base: Recipe, out_dir: Path) -> Path:
-    """Run every (weights, shots, seed) of `base.fewshot` under `out_dir`; write results and plot."""
+def sweep_points(base: Recipe, runs_dir: Path) -> list[Point]:
+    """One point per (weights, shots, seed) of `base.fewshot`, its recipe made by `run_recipe_for`."""
     fs = base.fewshot
     if not fs.weights:
         raise CifarlabError("the sweep has no weights: pass --weights BiT-M-R50x1 (or a .npz, or scratch)")
     ds = load_dataset(base.data.dataset, root=base.data.root)
     image_size = ds.train_images.shape[-1]
-    out_dir = Path(out_dir)
-    runs_dir = out_dir / "runs"
-    rows = []
+    points = []
     for weights in fs.weights:
         for shots in fs.shots:
             for seed in range(fs.seeds):
                 recipe = run_recipe_for(base, weights, shots, seed, len(ds.classes), image_size)
                 recipe = replace(recipe, out_dir=str(runs_dir))
-                rows.append(_one_run(recipe, runs_dir / recipe.name, weights, shots, seed))
-                write_results(out_dir, rows)
+                points.append(Point(name=recipe.name, values={"weights": weights_label(weights), "shots": str(shots),
+                                                              "seed": str(seed)}, recipe=recipe))
+    return points
+
+
+def _train(recipe: Recipe, resume: Optional[Path] = None, **options):
+    return run_recipe(recipe, resume=resume, **options)  # looked up at call time, so tests can stand in for it
+
+
+def run_sweep(base: Recipe, out_dir: Path) -> Path:
+    """Run every (weights, shots, seed) of `base.fewshot` under `out_dir`; write results and plot."""
+    out_dir = Path(out_dir)
+    runs_dir = out_dir / RUNS
+    points = sweep_points(base, runs_dir)
+    rows: dict[str, dict] = {}
+
+    def record(outcome: Outcome) -> None:
+        if outcome.status == "finished":
+            rows[outcome.point.name] = _row(outcome)
+            write_results(out_dir, [rows[p.name] for p in points if p.name in rows], base.data.dataset)
+
+    run_points(points, runs_dir, runner=_train, on_done=record)
     return out_dir
 
 
-WALL_FILE = "sweep_wall.json"  # a run's training + evaluation time, summed over interrupted and resumed parts
-
-
-def _wall_so_far(run_dir: Path) -> Optional[float]:
-    """None when the run folder does not say (a folder from before this file existed)."""
-    try:
-        return float(json.loads((run_dir / WALL_FILE).read_text())["wall_s"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _one_run(recipe: Recipe, run_dir: Path, weights: str, shots: int, seed: int) -> dict:
-    result = _finished_row(run_dir)
-    if result is None:
-        resume = run_dir if (run_dir / "last.pt").is_file() else None
-        if resume is None and run_dir.exists():
-            shutil.rmtree(run_dir)  # a run that died before its first checkpoint: start it again
-        before = (_wall_so_far(run_dir) or 0.0) if resume else 0.0
-        t0 = time.perf_counter()
-        outcome = run_recipe(recipe, resume=resume)
-        write_text(run_dir / WALL_FILE, json.dumps({"wall_s": before + time.perf_counter() - t0}))
-        if outcome.status != "finished":
-            raise CifarlabError(f"sweep stopped during {run_dir.name}; run the same command again to continue")
-        result = _finished_row(run_dir)
-    return {"weights": weights_label(weights), "model": recipe.model.name, "shots": shots, "seed": seed,
-            "top1": round(100 * result["top1"], 2), "top5": round(100 * result["top5"], 2),
-            "steps": recipe.train.steps, "wall_s": _rounded(_wall_so_far(run_dir)), "run": run_dir.name}
+def _row(outcome: Outcome) -> dict:
+    result = _test_scores(outcome.run_dir)
+    recipe, values = outcome.point.recipe, outcome.point.values
+    return {"weights": values["weights"], "model": recipe.model.name, "shots": int(values["shots"]),
+            "seed": int(values["seed"]), "top1": round(100 * result["top1"], 2), "top5": round(100 * result["top5"], 2),
+            "steps": recipe.train.steps, "wall_s": _rounded(wall_time(outcome.run_dir)), "run": outcome.run_dir.name}
 
 
 def _rounded(seconds: Optional[float]):
     return "" if seconds is None else round(seconds, 1)
 
 
-def summarise(rows: list[dict]) -> list[dict]:
-    """Median, min and max test accuracy per (weights, shots), with the paper's value where there is one."""
+def summarise(rows: list[dict], dataset: str = "cifar10") -> list[dict]:
+    """Median, min and max test accuracy per (weights, shots), with the paper's value for `dataset` where there is one."""
     groups: dict[tuple, list[float]] = {}
     for row in rows:
         groups.setdefault((row["weights"], int(row["shots"])), []).append(float(row["top1"]))
     return [{"weights": w, "shots": s, "runs": len(v), "median": round(statistics.median(v), 2),
-             "min": min(v), "max": max(v), "paper": paper_value(w, s)} for (w, s), v in sorted(groups.items())]
+             "min": min(v), "max": max(v), "paper": paper_value(w, s, dataset)} for (w, s), v in sorted(groups.items())]
 
 
-def write_results(out_dir: Path, rows: list[dict]) -> None:
+def write_results(out_dir: Path, rows: list[dict], dataset: str = "cifar10") -> None:
+    """results.csv, summary.md (with Figure 6's values for `dataset`) and figure6.png of the runs so far."""
     out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=FIELDS)
     writer.writeheader()
     writer.writerows(rows)
     write_text(out_dir / "results.csv", buf.getvalue())
-    summary = summarise(rows)
+    summary = summarise(rows, dataset)
     lines = ["| weights | shots | runs | median top-1 (%) | min | max | paper (Fig. 6) |", "|---|---|---|---|---|---|---|"]
     for r in summary:
         paper = f"{r['paper']:.1f}" if r["paper"] is not None else "-"
         lines.append(f"| {r['weights']} | {r['shots']} | {r['runs']} | {r['median']:.2f} | {r['min']:.2f} | {r['max']:.2f} | {paper} |")
     write_text(out_dir / "summary.md", "\n".join(lines) + "\n")
-    plot_figure6(summary, rows, out_dir / "figure6.png")
+    plot_figure6(summary, rows, out_dir / "figure6.png", dataset)

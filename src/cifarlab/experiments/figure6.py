@@ -17,16 +17,35 @@ FIGURE6 = {
 }
 
 
-def paper_value(weights: str, shots: int) -> Optional[float]:
-    """Figure 6's CIFAR-10 value for an official checkpoint name (`BiT-M-R50x1`), else None."""
+# The datasets FIGURE6 holds values for: only CIFAR-10 was read off the figure.
+PAPER_DATASETS = ("cifar10",)
+
+
+def dataset_title(dataset: str) -> str:
+    """How a plot names a dataset: CIFAR-10, CIFAR-100, or an image folder's own name."""
+    titles = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+    if dataset in titles:
+        return titles[dataset]
+    return Path(dataset.split(":", 1)[-1]).name or dataset
+
+
+def paper_value(weights: str, shots: int, dataset: str = "cifar10") -> Optional[float]:
+    """Figure 6's value for an official checkpoint name (`BiT-M-R50x1`) on `dataset`, else None."""
     parts = weights.split("-")
-    if len(parts) != 3 or parts[0] != "BiT":
+    if dataset not in PAPER_DATASETS or len(parts) != 3 or parts[0] != "BiT":
         return None
     return FIGURE6.get((f"BiT-{parts[1]}", int(shots)), {}).get(parts[2])
 
 
-def plot_figure6(summary: list[dict], rows: list[dict], path: Path) -> None:
-    """One panel per shot count: single runs as dots, medians joined by a line, paper values as stars."""
+def plot_figure6(summary: list[dict], rows: list[dict], path: Path, dataset: str = "cifar10") -> None:
+    """Write figure6.png: the sweep of `dataset` beside the paper's values for that dataset."""
+    fig = figure6(summary, rows, dataset)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+
+
+def figure6(summary: list[dict], rows: list[dict], dataset: str = "cifar10"):
+    """One panel per shot count: single runs as dots, medians joined by a line, paper values (if any) as stars."""
     from matplotlib.figure import Figure
 
     shots = sorted({int(r["shots"]) for r in summary})
@@ -41,12 +60,11 @@ def plot_figure6(summary: list[dict], rows: list[dict], path: Path) -> None:
         medians = [next((s["median"] for s in summary if s["weights"] == w and s["shots"] == k), None) for w in labels]
         ax.plot([x for x, m in zip(xs, medians) if m is not None], [m for m in medians if m is not None],
                 "-o", color="tab:blue", label="cifarlab median")
-        paper = [(x, paper_value(w, k)) for x, w in zip(xs, labels) if paper_value(w, k) is not None]
+        paper = [(x, paper_value(w, k, dataset)) for x, w in zip(xs, labels) if paper_value(w, k, dataset) is not None]
         if paper:
             ax.scatter(*zip(*paper), marker="*", s=120, color="tab:red", label="BiT paper (Fig. 6)", zorder=3)
         ax.set_xticks(list(xs), labels, rotation=30, ha="right")
-        ax.set(title=f"CIFAR-10, {k}-shot", ylabel="test accuracy (%)")
+        ax.set(title=f"{dataset_title(dataset)}, {k}-shot", ylabel="test accuracy (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    return fig

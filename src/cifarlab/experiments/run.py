@@ -32,7 +32,7 @@ from cifarlab.models.whitening import airbench_init_from_data
 from cifarlab.train import checkpoint as ckpt_io
 from cifarlab.train.callbacks import Callback
 from cifarlab.train.distributed import Placement, barrier, setup, teardown
-from cifarlab.train.loop import Trainer
+from cifarlab.train.loop import Trainer, training_fingerprint
 from cifarlab.train.sinks import build_sinks
 
 
@@ -130,7 +130,9 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
     if recipe.optim.lr == "find":
         recipe = _find_lr(recipe, model, train_batches, place, run_dir)
     created = not run_dir.exists() or not any(run_dir.iterdir())
-    if place.is_main:
+    if resume:
+        _check_resumable(run_dir, recipe, splits)
+    elif place.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text(run_dir / runs.RECIPE, recipe_to_yaml(recipe))
         write_text(run_dir / runs.INDICES, json.dumps(splits.indices_record()))
@@ -157,6 +159,22 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
     return result
 
 
+def _check_resumable(run_dir: Path, recipe: Recipe, splits: Splits) -> None:
+    """Refuse to continue a run whose recipe or data split changed since it started."""
+    last = run_dir / runs.LAST
+    if last.is_file():
+        saved = ckpt_io.load_checkpoint(last).get("recipe_sha256")
+        if saved is not None and saved != training_fingerprint(recipe):
+            raise CifarlabError(
+                f"{run_dir / runs.RECIPE} changed since the run started, so --resume cannot continue it exactly; "
+                f"undo the edit, or start a new run from the edited recipe: cifarlab train {run_dir / runs.RECIPE}")
+    indices = run_dir / runs.INDICES
+    if indices.is_file() and json.loads(indices.read_text()) != splits.indices_record():
+        raise CifarlabError(
+            f"the training/validation split of {run_dir} no longer matches {indices} (the dataset or its data.* "
+            "settings changed); resume with the data the run started with, or start a new run")
+
+
 def _find_lr(recipe: Recipe, model: nn.Module, batches: BatchPipeline, place: Placement, run_dir: Path) -> Recipe:
     from cifarlab.train.lr_finder import lr_range_test
 
@@ -168,8 +186,10 @@ def final_evaluation(recipe: Recipe, trainer: Trainer, splits: Splits, run_dir: 
     """Evaluate the best-on-validation model (the last one without validation) and write report.md."""
     model = trainer.model
     best = run_dir / runs.BEST
+    weights_label = "last weights"
     if best.is_file():
         ckpt_io.load_model_state(model, ckpt_io.load_checkpoint(best)["model"], str(best))
+        weights_label = "best checkpoint"
     kw = dict(mean=splits.mean, std=splits.std, tta=recipe.eval.tta, batch_size=recipe.eval.batch_size,
               channels_last=recipe.train.channels_last, **eval_geometry(recipe.augment))
     if recipe.train.precision == "bf16":
@@ -177,13 +197,14 @@ def final_evaluation(recipe: Recipe, trainer: Trainer, splits: Splits, run_dir: 
     test = None
     evaluations = []
     if len(splits.val_images):
-        evaluations.append(("val", model, splits.val_images, splits.val_labels))
+        evaluations.append(("val", model, weights_label, splits.val_images, splits.val_labels))
     if recipe.eval.test:
-        evaluations.append(("test", model, splits.test_images, splits.test_labels))
+        evaluations.append(("test", model, weights_label, splits.test_images, splits.test_labels))
         if trainer.ema is not None:
-            evaluations.append(("test_ema", trainer.ema.module, splits.test_images, splits.test_labels))
-    for split, evaluated, images, labels in evaluations:
-        result = evaluate_split(evaluated, images, labels, splits.classes, run_dir, split_name=split, **kw)
+            evaluations.append(("test_ema", trainer.ema.module, "EMA weights", splits.test_images, splits.test_labels))
+    for split, evaluated, label, images, labels in evaluations:
+        result = evaluate_split(evaluated, images, labels, splits.classes, run_dir, split_name=split,
+                                model_label=label, **kw)
         trainer.callbacks.call("on_eval", trainer, split, result)
         if split == "test":
             test = result
@@ -216,6 +237,6 @@ def evaluate_saved(run_or_checkpoint: str | Path, split: str = "test", tta: Opti
     images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
     result = evaluate_split(model, images, labels, state["classes"], run_dir, mean=state["mean"], std=state["std"],
                             split_name=split, tta=tta or recipe.eval.tta, batch_size=recipe.eval.batch_size,
-                            **eval_geometry(recipe.augment))
+                            model_label=path.name, **eval_geometry(recipe.augment))
     write_report(run_dir)
     return result

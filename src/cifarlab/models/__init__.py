@@ -1,5 +1,7 @@
-"""Model registry: `create(name, num_classes, **options)` and `names()`."""
+"""Model registry: `create(name, num_classes, weights, **options)`, `names()`, and what each model expects as input."""
 
+from cifarlab.models.input_config import InputConfig, eval_geometry
+from cifarlab.models.pretrained import model_for_weights
 from cifarlab.models.registry import create, names, register_model
 
-__all__ = ["create", "names", "register_model"]
+__all__ = ["InputConfig", "create", "eval_geometry", "model_for_weights", "names", "register_model"]

@@ -7,7 +7,7 @@ a 3x3 max-pool, a bias-free linear head and a fixed 1/9 output scale. BatchNorm 
 fixed at one (only the shifts learn), eps 1e-12, running-stat momentum 0.4.
 
 The data-dependent parts of its initialisation (patch whitening, identity convs) live in
-`cifarlab.train.whitening`, because they need training images.
+`cifarlab.models.whitening`, because they need training images.
 """
 
 from __future__ import annotations

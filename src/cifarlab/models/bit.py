@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cifarlab.errors import CifarlabError
+from cifarlab.models.input_config import InputConfig
 from cifarlab.models.registry import register_model
 
 # Units per stage and width factor of every published BiT size.
@@ -33,12 +34,19 @@ GROUPS = 32
 WS_EPS = 1e-10
 
 
+def standardize_weight(weight: torch.Tensor, eps: float = WS_EPS) -> torch.Tensor:
+    """Each output channel's kernel shifted to mean 0 and scaled to variance 1 (biased variance, plus `eps`)."""
+    # Batch norm over a (1, out, fan-in) view computes exactly these per-channel statistics,
+    # in one fused kernel: faster, forward and backward, than var_mean and two broadcasts.
+    flat = weight.reshape(1, weight.shape[0], -1)
+    return F.batch_norm(flat, None, None, training=True, momentum=0.0, eps=eps).reshape_as(weight)
+
+
 class StdConv2d(nn.Conv2d):
     """Conv2d whose kernel is standardised per output channel (biased variance) on every call."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        var, mean = torch.var_mean(self.weight, dim=(1, 2, 3), keepdim=True, unbiased=False)
-        weight = (self.weight - mean) / torch.sqrt(var + WS_EPS)
+        weight = standardize_weight(self.weight)
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -81,9 +89,8 @@ def _stage(cin: int, cout: int, cmid: int, units: int, stride: int) -> nn.Sequen
 class ResNetV2(nn.Module):
     """BiT ResNet-V2; `width` multiplies every channel count (64 in the root, 256..2048 out of stages)."""
 
-    input_size = (3, 128, 128)
     # BiT feeds images scaled to [-1, 1], resized to 160 and cropped to 128 (HyperRule, small images).
-    preprocessing = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resize=160, crop=128)
+    input_config = InputConfig(mean=(0.5,) * 3, std=(0.5,) * 3, input_size=(3, 128, 128), resize=160, crop=128)
 
     def __init__(self, depths: tuple[int, ...], width: float, num_classes: int, root_type: str = "bit"):
         super().__init__()
@@ -100,8 +107,7 @@ class ResNetV2(nn.Module):
         elif root_type == "cifar":
             # 32x32 input: a 3x3 stride-1 root and no pooling, as the CIFAR zoo; same checkpoint key.
             self.root = nn.Sequential(OrderedDict([("conv", StdConv2d(3, root, 3, stride=1, padding=1, bias=False))]))
-            self.input_size = (3, 32, 32)
-            self.preprocessing = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resize=None, crop=None)
+            self.input_config = InputConfig(mean=(0.5,) * 3, std=(0.5,) * 3, input_size=(3, 32, 32))
         else:
             raise CifarlabError(f"BiT root must be 'bit' or 'cifar', got {root_type!r}")
         stages, cin = [], root
@@ -116,6 +122,17 @@ class ResNetV2(nn.Module):
             ("avg", nn.AdaptiveAvgPool2d(1)),
             ("conv", nn.Conv2d(cin, num_classes, kernel_size=1, bias=True)),
         ]))
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        """(channels, height, width) the network is built for: 128x128 with the BiT root, 32x32 with the CIFAR one."""
+        return self.input_config.input_size
+
+    @property
+    def preprocessing(self) -> dict:
+        """The input config as the mean/std/resize/crop mapping older callers read."""
+        config = self.input_config
+        return {"mean": config.mean, "std": config.std, "resize": config.resize, "crop": config.crop}
 
     @property
     def arch(self) -> str | None:

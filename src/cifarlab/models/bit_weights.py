@@ -46,7 +46,8 @@ HEAD_BIAS = "resnet/head/conv2d/bias"
 
 def weights_dir() -> Path:
     """Where downloaded checkpoints live: the `weights/` folder of cifarlab's cache folder."""
-    from cifarlab.data.cache import cache_dir  # imported late: building a model needs no data stage
+    # Imported late: building a model needs no data stage.
+    from cifarlab.data.cache import cache_dir
 
     return cache_dir() / "weights"
 
@@ -101,8 +102,14 @@ def _open_url(url: str):
 
 def download(name: str, path: Path) -> None:
     """Fetch official checkpoint `name` to `path` with a progress bar; written atomically, size-checked."""
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     url = f"{URL_BASE}/{name}.npz"
     try:

@@ -22,21 +22,29 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from cifarlab.models.layers import CifarModel, check_num_classes, conv3x3, dropout_layer
+from cifarlab.models.layers import (
+    CifarModel,
+    check_num_classes,
+    conv3x3,
+    dropout_layer,
+    make_activation,
+)
 from cifarlab.models.registry import register_model
 
 BLOCK_WIDTHS = (64, 64, 128, 128, 256)
 HIDDEN = 128
 
 
-def conv_block(in_channels: int, out_channels: int, negative_slope: float) -> nn.Sequential:
-    """Two conv-BN-LeakyReLU layers, then a 2x2 max-pool."""
+def conv_block(
+    in_channels: int, out_channels: int, negative_slope: float, activation: str = "leaky_relu"
+) -> nn.Sequential:
+    """Two conv-BN-activation layers, then a 2x2 max-pool."""
     layers: list[nn.Module] = []
     for channels_in in (in_channels, out_channels):
         layers += [
             conv3x3(channels_in, out_channels),
             nn.BatchNorm2d(out_channels),
-            nn.LeakyReLU(negative_slope, inplace=True),
+            make_activation(activation, inplace=True, negative_slope=negative_slope),
         ]
     layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
@@ -51,18 +59,19 @@ class ConvNet(CifarModel):
         num_classes: int = 10,
         dropout: float = 0.25,
         negative_slope: float = 0.01,
+        activation: str = "leaky_relu",
     ):
         super().__init__()
         blocks, in_channels = [], 3
         for width in widths:
-            blocks.append(conv_block(in_channels, width, negative_slope))
+            blocks.append(conv_block(in_channels, width, negative_slope, activation))
             in_channels = width
         self.features = nn.Sequential(*blocks)
         side = self.input_size[1] // 2 ** len(widths)
         self.classifier = nn.Sequential(
             nn.Flatten(),
             nn.Linear(in_channels * side * side, HIDDEN),
-            nn.LeakyReLU(negative_slope, inplace=True),
+            make_activation(activation, inplace=True, negative_slope=negative_slope),
             dropout_layer(dropout),
             nn.Linear(HIDDEN, check_num_classes(num_classes)),
         )
@@ -72,6 +81,8 @@ class ConvNet(CifarModel):
 
 
 @register_model
-def convnet5(num_classes: int = 10, dropout: float = 0.25, negative_slope: float = 0.01) -> ConvNet:
-    """Five-block ConvNet (widths 64, 64, 128, 128, 256) with a dropout classifier."""
-    return ConvNet(BLOCK_WIDTHS, num_classes, dropout, negative_slope)
+def convnet5(
+    num_classes: int = 10, dropout: float = 0.25, negative_slope: float = 0.01, activation: str = "leaky_relu"
+) -> ConvNet:
+    """Five-block ConvNet (widths 64, 64, 128, 128, 256) with a dropout classifier; `activation` replaces LeakyReLU."""
+    return ConvNet(BLOCK_WIDTHS, num_classes, dropout, negative_slope, activation)

@@ -5,7 +5,8 @@ Yu, Wang, Shelhamer, Darrell, "Deep Layer Aggregation", CVPR 2018 (arXiv:1707.06
 Layout of the common pytorch-cifar reference: three 3x3 conv-BN-ReLU layers at stride 1
 (16, 16, 32 channels; no max-pool), then aggregation trees of post-activation basic blocks at
 64, 128, 256 and 512 channels (levels 1, 2, 2, 1; strides 1, 2, 2, 2), global average pool and
-a linear layer. A root node concatenates its inputs and applies 1x1 conv-BN-ReLU.
+a linear layer. A root node concatenates its inputs and applies 1x1 conv-BN-ReLU. `activation`
+(relu, leaky_relu, elu, gelu, silu) replaces every ReLU.
 
 - `dla`: hierarchical deep aggregation. A tree of level L > 1 collects the outputs of a
   `prev_root` block on its input, of its chained subtrees of levels L-1 ... 1 and of two more
@@ -19,16 +20,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cifarlab.models.layers import BasicBlock, CifarModel, ClassifierHead, conv_bn_relu
-from cifarlab.models.registry import register_model
+from cifarlab.models.layers import BasicBlock, CifarModel, ClassifierHead, conv_bn_act
+from cifarlab.models.registry import register_variant
 
 
 class Root(nn.Module):
-    """Concatenate the inputs, then 1x1 conv-BN-ReLU."""
+    """Concatenate the inputs, then 1x1 conv-BN-activation."""
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, activation: str = "relu"):
         super().__init__()
-        self.aggregate = conv_bn_relu(in_channels, out_channels, kernel_size=1)
+        self.aggregate = conv_bn_act(in_channels, out_channels, kernel_size=1, activation=activation)
 
     def forward(self, xs: list[Tensor]) -> Tensor:
         return self.aggregate(torch.cat(xs, 1))
@@ -37,22 +38,22 @@ class Root(nn.Module):
 class Tree(nn.Module):
     """Hierarchical aggregation tree of DLA (see the module docstring)."""
 
-    def __init__(self, in_channels: int, out_channels: int, level: int = 1, stride: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, level: int = 1, stride: int = 1, activation: str = "relu"):
         super().__init__()
         self.level = level
         if level == 1:
-            self.root = Root(2 * out_channels, out_channels)
-            self.left_node = BasicBlock(in_channels, out_channels, stride)
+            self.root = Root(2 * out_channels, out_channels, activation)
+            self.left_node = BasicBlock(in_channels, out_channels, stride, activation)
         else:
-            self.root = Root((level + 2) * out_channels, out_channels)
-            self.prev_root = BasicBlock(in_channels, out_channels, stride)
+            self.root = Root((level + 2) * out_channels, out_channels, activation)
+            self.prev_root = BasicBlock(in_channels, out_channels, stride, activation)
             self.subtrees = nn.ModuleList()
             for sub_level in reversed(range(1, level)):
-                self.subtrees.append(Tree(in_channels, out_channels, sub_level, stride))
+                self.subtrees.append(Tree(in_channels, out_channels, sub_level, stride, activation))
                 # Subtrees are chained: the next one reads this one's output.
                 in_channels, stride = out_channels, 1
-            self.left_node = BasicBlock(out_channels, out_channels)
-        self.right_node = BasicBlock(out_channels, out_channels)
+            self.left_node = BasicBlock(out_channels, out_channels, activation=activation)
+        self.right_node = BasicBlock(out_channels, out_channels, activation=activation)
 
     def forward(self, x: Tensor) -> Tensor:
         xs = []
@@ -70,15 +71,15 @@ class Tree(nn.Module):
 class SimpleTree(nn.Module):
     """Two subtrees (or two blocks at level 1) in series, their outputs joined by a root."""
 
-    def __init__(self, in_channels: int, out_channels: int, level: int = 1, stride: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, level: int = 1, stride: int = 1, activation: str = "relu"):
         super().__init__()
-        self.root = Root(2 * out_channels, out_channels)
+        self.root = Root(2 * out_channels, out_channels, activation)
         if level == 1:
-            self.left_tree: nn.Module = BasicBlock(in_channels, out_channels, stride)
-            self.right_tree: nn.Module = BasicBlock(out_channels, out_channels)
+            self.left_tree: nn.Module = BasicBlock(in_channels, out_channels, stride, activation)
+            self.right_tree: nn.Module = BasicBlock(out_channels, out_channels, activation=activation)
         else:
-            self.left_tree = SimpleTree(in_channels, out_channels, level - 1, stride)
-            self.right_tree = SimpleTree(out_channels, out_channels, level - 1)
+            self.left_tree = SimpleTree(in_channels, out_channels, level - 1, stride, activation)
+            self.right_tree = SimpleTree(out_channels, out_channels, level - 1, activation=activation)
 
     def forward(self, x: Tensor) -> Tensor:
         left = self.left_tree(x)
@@ -88,14 +89,18 @@ class SimpleTree(nn.Module):
 class DLA(CifarModel):
     """DLA body shared by both variants; `tree` picks the aggregation."""
 
-    def __init__(self, tree: type[nn.Module], num_classes: int = 10, dropout: float = 0.0):
+    def __init__(self, tree: type[nn.Module], num_classes: int = 10, dropout: float = 0.0, activation: str = "relu"):
         super().__init__()
-        self.base = nn.Sequential(conv_bn_relu(3, 16), conv_bn_relu(16, 16), conv_bn_relu(16, 32))
+        self.base = nn.Sequential(
+            conv_bn_act(3, 16, activation=activation),
+            conv_bn_act(16, 16, activation=activation),
+            conv_bn_act(16, 32, activation=activation),
+        )
         self.trees = nn.Sequential(
-            tree(32, 64, level=1, stride=1),
-            tree(64, 128, level=2, stride=2),
-            tree(128, 256, level=2, stride=2),
-            tree(256, 512, level=1, stride=2),
+            tree(32, 64, level=1, stride=1, activation=activation),
+            tree(64, 128, level=2, stride=2, activation=activation),
+            tree(128, 256, level=2, stride=2, activation=activation),
+            tree(256, 512, level=1, stride=2, activation=activation),
         )
         self.head = ClassifierHead(512, num_classes, dropout)
 
@@ -103,13 +108,5 @@ class DLA(CifarModel):
         return self.head(self.trees(self.base(x)))
 
 
-@register_model
-def dla(num_classes: int = 10, dropout: float = 0.0) -> DLA:
-    """DLA with hierarchical aggregation (prev_root + chained subtrees)."""
-    return DLA(Tree, num_classes, dropout)
-
-
-@register_model
-def simple_dla(num_classes: int = 10, dropout: float = 0.0) -> DLA:
-    """Simplified DLA: binary trees of two subtrees and one root."""
-    return DLA(SimpleTree, num_classes, dropout)
+register_variant("dla", DLA, "DLA with hierarchical aggregation (prev_root + chained subtrees).", tree=Tree)
+register_variant("simple_dla", DLA, "Simplified DLA: binary trees of two subtrees and one root.", tree=SimpleTree)

@@ -7,7 +7,8 @@ and ReLU, no max-pool; four stages (strides 1, 2, 2, 2) of blocks 1x1 -> grouped
 carries the stride) -> 1x1, each with BN. A block's output splits into a residual path of
 `out_channels` added to the input's first channels and a dense path of `dense_depth` channels
 concatenated after them, so each block widens the dense part. The first block of a stage
-projects its input (1x1 conv + BN). Global average pool, linear layer. Parameters for 10 classes:
+projects its input (1x1 conv + BN). Global average pool, linear layer. `activation` (relu,
+leaky_relu, elu, gelu, silu) replaces every ReLU. Parameters for 10 classes:
 DPN-26 11,574,842, DPN-92 34,236,634.
 """
 
@@ -18,8 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from cifarlab.models.layers import CifarModel, ClassifierHead, conv1x1, conv3x3
-from cifarlab.models.registry import register_model
+from cifarlab.models.layers import StemStagesHead, conv1x1, conv3x3, make_activation
+from cifarlab.models.registry import register_variant
 
 GROUPS = 32
 BOTTLENECK_WIDTHS = (96, 192, 384, 768)
@@ -30,7 +31,10 @@ DENSE_DEPTHS = (16, 32, 24, 128)
 class DualPathBlock(nn.Module):
     """Grouped bottleneck whose output is split into a residual sum and a dense concatenation."""
 
-    def __init__(self, in_channels: int, width: int, out_channels: int, dense_depth: int, stride: int, first: bool):
+    def __init__(
+        self, in_channels: int, width: int, out_channels: int, dense_depth: int, stride: int, first: bool,
+        activation: str = "relu",
+    ):
         super().__init__()
         self.out_channels = out_channels
         total = out_channels + dense_depth
@@ -43,7 +47,7 @@ class DualPathBlock(nn.Module):
         self.shortcut = (
             nn.Sequential(conv1x1(in_channels, total, stride), nn.BatchNorm2d(total)) if first else nn.Identity()
         )
-        self.relu = nn.ReLU()
+        self.relu = make_activation(activation)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -55,36 +59,27 @@ class DualPathBlock(nn.Module):
         return self.relu(out)
 
 
-class DPN(CifarModel):
+class DPN(StemStagesHead):
     """Dual Path Network with `blocks_per_stage` blocks."""
 
-    def __init__(self, blocks_per_stage: Sequence[int], num_classes: int = 10, dropout: float = 0.0):
-        super().__init__()
-        self.stem = nn.Sequential(conv3x3(3, 64), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
+    def __init__(
+        self, blocks_per_stage: Sequence[int], num_classes: int = 10, dropout: float = 0.0, activation: str = "relu"
+    ):
+        stem = nn.Sequential(conv3x3(3, 64), nn.BatchNorm2d(64), make_activation(activation, inplace=True))
         stages, in_channels = [], 64
         settings = zip(BOTTLENECK_WIDTHS, RESIDUAL_WIDTHS, blocks_per_stage, DENSE_DEPTHS, (1, 2, 2, 2))
         for width, out_channels, count, dense_depth, stride in settings:
             blocks = []
             for index in range(count):
                 first = index == 0
-                blocks.append(DualPathBlock(in_channels, width, out_channels, dense_depth, stride if first else 1, first))
+                blocks.append(DualPathBlock(
+                    in_channels, width, out_channels, dense_depth, stride if first else 1, first, activation
+                ))
                 # The dense path holds one slice from the projection plus one per block so far.
                 in_channels = out_channels + (index + 2) * dense_depth
             stages.append(nn.Sequential(*blocks))
-        self.stages = nn.Sequential(*stages)
-        self.head = ClassifierHead(in_channels, num_classes, dropout)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.stages(self.stem(x)))
+        super().__init__(stem, nn.Sequential(*stages), in_channels, num_classes, dropout)
 
 
-@register_model
-def dpn26(num_classes: int = 10, dropout: float = 0.0) -> DPN:
-    """DPN-26: blocks [2, 2, 2, 2]."""
-    return DPN((2, 2, 2, 2), num_classes, dropout)
-
-
-@register_model
-def dpn92(num_classes: int = 10, dropout: float = 0.0) -> DPN:
-    """DPN-92: blocks [3, 4, 20, 3]."""
-    return DPN((3, 4, 20, 3), num_classes, dropout)
+register_variant("dpn26", DPN, "DPN-26: blocks [2, 2, 2, 2].", blocks_per_stage=(2, 2, 2, 2))
+register_variant("dpn92", DPN, "DPN-92: blocks [3, 4, 20, 3].", blocks_per_stage=(3, 4, 20, 3))

@@ -14,23 +14,32 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from cifarlab.models.layers import CifarModel, check_num_classes, dropout_layer
+from cifarlab.models.layers import (
+    CifarModel,
+    check_num_classes,
+    dropout_layer,
+    make_activation,
+)
 from cifarlab.models.registry import register_model
 
 
 class LeNet(CifarModel):
-    """LeNet-5 with ReLU and max-pooling."""
+    """LeNet-5 with ReLU (or `activation`) and max-pooling."""
 
-    def __init__(self, num_classes: int = 10, dropout: float = 0.0):
+    def __init__(self, num_classes: int = 10, dropout: float = 0.0, activation: str = "relu"):
         super().__init__()
+
+        def act() -> nn.Module:
+            return make_activation(activation, inplace=True)
+
         self.features = nn.Sequential(
-            nn.Conv2d(3, 6, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(3, 6, 5), act(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), act(), nn.MaxPool2d(2),
         )  # fmt: skip
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(16 * 5 * 5, 120), nn.ReLU(inplace=True),
-            nn.Linear(120, 84), nn.ReLU(inplace=True),
+            nn.Linear(16 * 5 * 5, 120), act(),
+            nn.Linear(120, 84), act(),
             dropout_layer(dropout),
             nn.Linear(84, check_num_classes(num_classes)),
         )  # fmt: skip
@@ -40,6 +49,6 @@ class LeNet(CifarModel):
 
 
 @register_model
-def lenet(num_classes: int = 10, dropout: float = 0.0) -> LeNet:
-    """LeNet-5 (62,006 parameters for 10 classes)."""
-    return LeNet(num_classes, dropout)
+def lenet(num_classes: int = 10, dropout: float = 0.0, activation: str = "relu") -> LeNet:
+    """LeNet-5 (62,006 parameters for 10 classes); `activation`: relu, leaky_relu, elu, gelu or silu."""
+    return LeNet(num_classes, dropout, activation)

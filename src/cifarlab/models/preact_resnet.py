@@ -7,18 +7,18 @@ no max-pool); blocks run BN -> ReLU -> conv, and a projection shortcut (a plain 
 the pre-activated input; stages of 64/128/256/512 channels, strides 1, 2, 2, 2. As in that
 reference there is no final BN-ReLU before the pool, which keeps its parameter counts:
 for 10 classes 11,171,146 (18), 21,279,306 (34), 23,509,066 (50), 42,501,194 (101) and
-58,144,842 (152).
+58,144,842 (152). `activation` (relu, leaky_relu, elu, gelu, silu) replaces every ReLU.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
-from cifarlab.models.layers import CifarModel, ClassifierHead, conv1x1, conv3x3
-from cifarlab.models.registry import register_model
-from cifarlab.models.resnet import make_stages
+from cifarlab.models.layers import StemStagesHead, conv1x1, conv3x3, make_activation
+from cifarlab.models.registry import register_variant
+from cifarlab.models.resnet import BLOCKS_PER_STAGE, EXPANSION, resnet_stages
 
 
 def preact_shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
@@ -28,94 +28,59 @@ def preact_shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Modu
     return conv1x1(in_channels, out_channels, stride)
 
 
-class PreActBlock(nn.Module):
-    """BN-ReLU-conv3x3, BN-ReLU-conv3x3, plus the shortcut."""
+class PreActUnit(nn.Module):
+    """Pre-activation residual unit: BN-act before each of its convs (`conv1`, `conv2`, ...), plus the shortcut.
 
-    expansion = 1
+    The projection shortcut, where the shape changes, reads the first pre-activation.
+    """
 
-    def __init__(self, in_channels: int, channels: int, stride: int = 1):
+    def __init__(self, convs: Sequence[nn.Conv2d], stride: int, activation: str):
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_channels)
-        self.conv1 = conv3x3(in_channels, channels, stride)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.conv2 = conv3x3(channels, channels)
-        self.shortcut = preact_shortcut(in_channels, channels, stride)
-        self.relu = nn.ReLU()
+        self.out_channels = convs[-1].out_channels
+        for index, conv in enumerate(convs, start=1):
+            setattr(self, f"bn{index}", nn.BatchNorm2d(conv.in_channels))
+            setattr(self, f"conv{index}", conv)
+        self.depth = len(convs)
+        self.shortcut = preact_shortcut(convs[0].in_channels, self.out_channels, stride)
+        self.relu = make_activation(activation)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(x))
         shortcut = x if self.shortcut is None else self.shortcut(out)
         out = self.conv1(out)
-        out = self.conv2(self.relu(self.bn2(out)))
+        for index in range(2, self.depth + 1):
+            out = getattr(self, f"conv{index}")(self.relu(getattr(self, f"bn{index}")(out)))
         return out + shortcut
 
 
-class PreActBottleneck(nn.Module):
-    """BN-ReLU-conv1x1, BN-ReLU-conv3x3 (stride), BN-ReLU-conv1x1 expanding by 4, plus the shortcut."""
-
-    expansion = 4
-
-    def __init__(self, in_channels: int, channels: int, stride: int = 1):
-        super().__init__()
-        out_channels = channels * self.expansion
-        self.bn1 = nn.BatchNorm2d(in_channels)
-        self.conv1 = conv1x1(in_channels, channels)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.conv2 = conv3x3(channels, channels, stride)
-        self.bn3 = nn.BatchNorm2d(channels)
-        self.conv3 = conv1x1(channels, out_channels)
-        self.shortcut = preact_shortcut(in_channels, out_channels, stride)
-        self.relu = nn.ReLU()
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.relu(self.bn1(x))
-        shortcut = x if self.shortcut is None else self.shortcut(out)
-        out = self.conv1(out)
-        out = self.conv2(self.relu(self.bn2(out)))
-        out = self.conv3(self.relu(self.bn3(out)))
-        return out + shortcut
+def preact_block(in_channels: int, channels: int, stride: int = 1, activation: str = "relu") -> PreActUnit:
+    """BN-act-conv3x3 (stride), BN-act-conv3x3, plus the shortcut."""
+    convs = [conv3x3(in_channels, channels, stride), conv3x3(channels, channels)]
+    return PreActUnit(convs, stride, activation)
 
 
-class PreActResNet(CifarModel):
-    """Pre-activation ResNet with the CIFAR stem."""
+def preact_bottleneck(in_channels: int, channels: int, stride: int = 1, activation: str = "relu") -> PreActUnit:
+    """BN-act-conv1x1, BN-act-conv3x3 (stride), BN-act-conv1x1 expanding by 4, plus the shortcut."""
+    convs = [conv1x1(in_channels, channels), conv3x3(channels, channels, stride), conv1x1(channels, EXPANSION * channels)]
+    return PreActUnit(convs, stride, activation)
+
+
+class PreActResNet(StemStagesHead):
+    """Pre-activation ResNet with the CIFAR stem (a bare 3x3 conv)."""
 
     def __init__(
-        self, block: type[nn.Module], blocks_per_stage: Sequence[int], num_classes: int = 10, dropout: float = 0.0
+        self, block: Callable[..., nn.Module], blocks_per_stage: Sequence[int], num_classes: int = 10, dropout: float = 0.0,
+        activation: str = "relu",
     ):
-        super().__init__()
-        self.stem = conv3x3(3, 64)
-        self.stages, width = make_stages(block, 64, blocks_per_stage)
-        self.head = ClassifierHead(width, num_classes, dropout)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.stages(self.stem(x)))
+        stem = conv3x3(3, 64)  # built before the stages, so one seed gives the reference's initial weights
+        stages, width = resnet_stages(block, blocks_per_stage, activation)
+        super().__init__(stem, stages, width, num_classes, dropout)
 
 
-@register_model
-def preact_resnet18(num_classes: int = 10, dropout: float = 0.0) -> PreActResNet:
-    """PreAct-ResNet-18: blocks [2, 2, 2, 2]."""
-    return PreActResNet(PreActBlock, (2, 2, 2, 2), num_classes, dropout)
-
-
-@register_model
-def preact_resnet34(num_classes: int = 10, dropout: float = 0.0) -> PreActResNet:
-    """PreAct-ResNet-34: blocks [3, 4, 6, 3]."""
-    return PreActResNet(PreActBlock, (3, 4, 6, 3), num_classes, dropout)
-
-
-@register_model
-def preact_resnet50(num_classes: int = 10, dropout: float = 0.0) -> PreActResNet:
-    """PreAct-ResNet-50: bottlenecks [3, 4, 6, 3]."""
-    return PreActResNet(PreActBottleneck, (3, 4, 6, 3), num_classes, dropout)
-
-
-@register_model
-def preact_resnet101(num_classes: int = 10, dropout: float = 0.0) -> PreActResNet:
-    """PreAct-ResNet-101: bottlenecks [3, 4, 23, 3]."""
-    return PreActResNet(PreActBottleneck, (3, 4, 23, 3), num_classes, dropout)
-
-
-@register_model
-def preact_resnet152(num_classes: int = 10, dropout: float = 0.0) -> PreActResNet:
-    """PreAct-ResNet-152: bottlenecks [3, 8, 36, 3]."""
-    return PreActResNet(PreActBottleneck, (3, 8, 36, 3), num_classes, dropout)
+for _depth, _blocks in BLOCKS_PER_STAGE.items():
+    _deep = _depth >= 50
+    register_variant(
+        f"preact_resnet{_depth}", PreActResNet,
+        f"PreAct-ResNet-{_depth}: {'bottlenecks' if _deep else 'blocks'} {list(_blocks)}.",
+        block=preact_bottleneck if _deep else preact_block, blocks_per_stage=_blocks,
+    )

@@ -19,28 +19,36 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from cifarlab.models.layers import CifarModel, check_num_classes, conv_bn_relu, conv3x3, dropout_layer
+from cifarlab.models.layers import (
+    CifarModel,
+    check_num_classes,
+    conv3x3,
+    conv_bn_act,
+    dropout_layer,
+    make_activation,
+)
 from cifarlab.models.registry import register_model
 
 
-def conv_pool_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    """conv3x3 -> maxpool 2 -> BN -> ReLU: halves the size after the conv."""
+def conv_pool_bn_act(in_channels: int, out_channels: int, activation: str = "relu") -> nn.Sequential:
+    """conv3x3 -> maxpool 2 -> BN -> activation: halves the size after the conv."""
     return nn.Sequential(
         conv3x3(in_channels, out_channels),
         nn.MaxPool2d(2),
         nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
+        make_activation(activation, inplace=True),
     )
 
 
 class ResidualStage(nn.Module):
     """X = conv-pool-BN-ReLU(x); returns X + conv-BN-ReLU(conv-BN-ReLU(X))."""
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, activation: str = "relu"):
         super().__init__()
-        self.downsample = conv_pool_bn_relu(in_channels, out_channels)
+        self.downsample = conv_pool_bn_act(in_channels, out_channels, activation)
         self.residual = nn.Sequential(
-            conv_bn_relu(out_channels, out_channels), conv_bn_relu(out_channels, out_channels)
+            conv_bn_act(out_channels, out_channels, activation=activation),
+            conv_bn_act(out_channels, out_channels, activation=activation),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -51,12 +59,12 @@ class ResidualStage(nn.Module):
 class ResNet9(CifarModel):
     """The ERA ResNet-9; returns logits."""
 
-    def __init__(self, num_classes: int = 10, dropout: float = 0.0):
+    def __init__(self, num_classes: int = 10, dropout: float = 0.0, activation: str = "relu"):
         super().__init__()
-        self.prep = conv_bn_relu(3, 64)
-        self.layer1 = ResidualStage(64, 128)
-        self.layer2 = conv_pool_bn_relu(128, 256)
-        self.layer3 = ResidualStage(256, 512)
+        self.prep = conv_bn_act(3, 64, activation=activation)
+        self.layer1 = ResidualStage(64, 128, activation)
+        self.layer2 = conv_pool_bn_act(128, 256, activation)
+        self.layer3 = ResidualStage(256, 512, activation)
         self.pool = nn.MaxPool2d(4)
         self.dropout = dropout_layer(dropout)
         self.linear = nn.Linear(512, check_num_classes(num_classes))
@@ -67,6 +75,6 @@ class ResNet9(CifarModel):
 
 
 @register_model
-def resnet9(num_classes: int = 10, dropout: float = 0.0) -> ResNet9:
-    """ResNet-9 (ERA layout, own weights per conv, logits out)."""
-    return ResNet9(num_classes, dropout)
+def resnet9(num_classes: int = 10, dropout: float = 0.0, activation: str = "relu") -> ResNet9:
+    """ResNet-9 (ERA layout, own weights per conv, logits out); `activation` replaces every ReLU."""
+    return ResNet9(num_classes, dropout, activation)

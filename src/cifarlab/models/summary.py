@@ -10,7 +10,6 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cifarlab.errors import CifarlabError
-from cifarlab.models.layers import CIFAR_INPUT_SIZE
 from cifarlab.models.registry import create, names
 
 
@@ -54,21 +53,23 @@ def multiply_adds(model: nn.Module, input_size: Sequence[int] | None = None) -> 
     return counter.get_total_flops() // 2
 
 
-def model_table() -> list[dict]:
-    """One row per registered model (10 classes): name, params, macs, input_size.
+def model_table(only: Sequence[str] | None = None, macs: bool = False) -> list[dict]:
+    """One row per registered model (10 classes), or per name in `only`: name, params, input_size, macs.
 
-    Models are built on the meta device, so even the largest cost neither memory nor arithmetic.
+    Models are built on the meta device, so even the largest cost neither memory nor arithmetic;
+    listing every model takes about a second. Multiply-adds are traced through a whole forward
+    pass, about half a second per model, so they are counted only with `macs=True` (else None).
     """
     rows = []
-    for name in names():
+    for name in names() if only is None else only:
         with torch.device("meta"):
             model = create(name)
-        input_size = tuple(getattr(model, "input_size", CIFAR_INPUT_SIZE))
+        input_size = tuple(model.input_config.input_size)
         rows.append(
             {
                 "name": name,
                 "params": count_parameters(model),
-                "macs": multiply_adds(model, input_size),
+                "macs": multiply_adds(model, input_size) if macs else None,
                 "input_size": input_size,
             }
         )

@@ -10,6 +10,7 @@ Layout of the common pytorch-cifar reference: the paper's conv configurations A,
 BatchNorm between each conv and its ReLU: 9,231,114 / 9,416,010 / 14,728,266 / 20,040,522
 parameters for 10 classes. The plain nets are the same layout with the BatchNorm layers
 removed (each conv keeps its bias): 9,225,610 / 9,410,122 / 14,719,818 / 20,029,514.
+`activation` (relu, leaky_relu, elu, gelu, silu) replaces every ReLU.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from cifarlab.models.layers import CifarModel, check_num_classes, conv3x3, dropout_layer
-from cifarlab.models.registry import register_model
+from cifarlab.models.layers import (
+    CifarModel,
+    check_num_classes,
+    conv3x3,
+    dropout_layer,
+    make_activation,
+)
+from cifarlab.models.registry import register_variant
 
 POOL = "M"
 CONFIGS: dict[str, tuple[int | str, ...]] = {
@@ -33,8 +40,8 @@ CONFIGS: dict[str, tuple[int | str, ...]] = {
 }  # fmt: skip
 
 
-def vgg_features(config: Sequence[int | str], batch_norm: bool) -> nn.Sequential:
-    """Conv(-BN)-ReLU layers and max-pools following `config`."""
+def vgg_features(config: Sequence[int | str], batch_norm: bool, activation: str = "relu") -> nn.Sequential:
+    """Conv(-BN)-activation layers and max-pools following `config`."""
     layers: list[nn.Module] = []
     in_channels = 3
     for item in config:
@@ -44,7 +51,7 @@ def vgg_features(config: Sequence[int | str], batch_norm: bool) -> nn.Sequential
         layers.append(conv3x3(in_channels, int(item), bias=True))
         if batch_norm:
             layers.append(nn.BatchNorm2d(int(item)))
-        layers.append(nn.ReLU(inplace=True))
+        layers.append(make_activation(activation, inplace=True))
         in_channels = int(item)
     return nn.Sequential(*layers)
 
@@ -52,9 +59,12 @@ def vgg_features(config: Sequence[int | str], batch_norm: bool) -> nn.Sequential
 class VGG(CifarModel):
     """VGG feature stack and a linear classifier on the flattened 1x1x512 map."""
 
-    def __init__(self, config: Sequence[int | str], batch_norm: bool, num_classes: int = 10, dropout: float = 0.0):
+    def __init__(
+        self, config: Sequence[int | str], batch_norm: bool, num_classes: int = 10, dropout: float = 0.0,
+        activation: str = "relu",
+    ):
         super().__init__()
-        self.features = vgg_features(config, batch_norm)
+        self.features = vgg_features(config, batch_norm, activation)
         self.dropout = dropout_layer(dropout)
         self.classifier = nn.Linear(512, check_num_classes(num_classes))
 
@@ -62,49 +72,6 @@ class VGG(CifarModel):
         return self.classifier(self.dropout(self.features(x).flatten(1)))
 
 
-@register_model
-def vgg11(num_classes: int = 10, dropout: float = 0.0) -> VGG:
-    """VGG11 (VGG-A) without BatchNorm."""
-    return VGG(CONFIGS["vgg11"], batch_norm=False, num_classes=num_classes, dropout=dropout)
-
-
-@register_model
-def vgg11_bn(num_classes: int = 10, dropout: float = 0.0) -> VGG:
-    """VGG11 (VGG-A) with BatchNorm."""
-    return VGG(CONFIGS["vgg11"], batch_norm=True, num_classes=num_classes, dropout=dropout)
-
-
-@register_model
-def vgg13(num_classes: int = 10, dropout: float = 0.0) -> VGG:
-    """VGG13 without BatchNorm."""
-    return VGG(CONFIGS["vgg13"], batch_norm=False, num_classes=num_classes, dropout=dropout)
-
-
-@register_model
-def vgg13_bn(num_classes: int = 10, dropout: float = 0.0) -> VGG:
-    """VGG13 with BatchNorm."""
-    return VGG(CONFIGS["vgg13"], batch_norm=True, num_classes=num_classes, dropout=dropout)
-
-
-@register_model
-def vgg16(num_classes: int = 10, dropout: float = 0.0) -> VGG:
-    """VGG16 without BatchNorm."""
-    return VGG(CONFIGS["vgg16"], batch_norm=False, num_classes=num_classes, dropout=dropout)
-
-
-@register_model
-def vgg16_bn(num_classes: int = 10, dropout: float = 0.0) -> VGG:
-    """VGG16 with BatchNorm."""
-    return VGG(CONFIGS["vgg16"], batch_norm=True, num_classes=num_classes, dropout=dropout)
-
-
-@register_model
-def vgg19(num_classes: int = 10, dropout: float = 0.0) -> VGG:
-    """VGG19 without BatchNorm."""
-    return VGG(CONFIGS["vgg19"], batch_norm=False, num_classes=num_classes, dropout=dropout)
-
-
-@register_model
-def vgg19_bn(num_classes: int = 10, dropout: float = 0.0) -> VGG:
-    """VGG19 with BatchNorm."""
-    return VGG(CONFIGS["vgg19"], batch_norm=True, num_classes=num_classes, dropout=dropout)
+for _name, _config in CONFIGS.items():
+    register_variant(_name, VGG, f"{_name.upper()} without BatchNorm.", config=_config, batch_norm=False)
+    register_variant(f"{_name}_bn", VGG, f"{_name.upper()} with BatchNorm.", config=_config, batch_norm=True)

@@ -1,16 +1,18 @@
 """Imports every model family so that each registers its constructors."""
 
 # One family per module; add a new family here.
-from cifarlab.models import convnet  # noqa: E402,F401
-from cifarlab.models import densenet  # noqa: E402,F401
-from cifarlab.models import dla  # noqa: E402,F401
-from cifarlab.models import dpn  # noqa: E402,F401
-from cifarlab.models import lenet  # noqa: E402,F401
-from cifarlab.models import preact_resnet  # noqa: E402,F401
-from cifarlab.models import resnet  # noqa: E402,F401
-from cifarlab.models import resnet9  # noqa: E402,F401
-from cifarlab.models import resnext  # noqa: E402,F401
-from cifarlab.models import vgg  # noqa: E402,F401
-from cifarlab.models import wrn  # noqa: E402,F401
-from cifarlab.models import airbench  # noqa: E402,F401
-from cifarlab.models import bit  # noqa: E402,F401
+from cifarlab.models import (
+    airbench,  # noqa: F401
+    bit,  # noqa: F401
+    convnet,  # noqa: F401
+    densenet,  # noqa: F401
+    dla,  # noqa: F401
+    dpn,  # noqa: F401
+    lenet,  # noqa: F401
+    preact_resnet,  # noqa: F401
+    resnet,  # noqa: F401
+    resnet9,  # noqa: F401
+    resnext,  # noqa: F401
+    vgg,  # noqa: F401
+    wrn,  # noqa: F401
+)

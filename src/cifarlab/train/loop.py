@@ -9,6 +9,8 @@ points, and nothing calls `.item()` per step.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cifarlab import runs
+from cifarlab.config import recipe_to_dict
 from cifarlab.config.recipe import Recipe
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.errors import CifarlabError
@@ -32,6 +35,16 @@ from cifarlab.train.metrics_window import MetricsWindow
 from cifarlab.train.optim import build_optimizer, peak_lr
 from cifarlab.train.schedule import LrSchedule
 from cifarlab.train.step import Optimisation, autocast_for, training_step
+
+
+# Recipe sections that do not change the trained weights: editing them does not stop a resume.
+_NOT_TRAINING = ("name", "description", "out_dir", "eval", "log")
+
+
+def training_fingerprint(recipe: Recipe) -> str:
+    """sha256 of every recipe value the training depends on (not the run's name, folder, logging or evaluation)."""
+    values = {key: value for key, value in recipe_to_dict(recipe).items() if key not in _NOT_TRAINING}
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
@@ -74,6 +87,8 @@ class Trainer:
         self.progress = Progress()
         self.window = MetricsWindow(device)
         self.stop_requested = False  # set by a callback (or a signal) to end the run after this step
+        # Saved in checkpoints, so --resume can tell that recipe.yaml was edited in between.
+        self.recipe_sha256 = training_fingerprint(recipe)
 
     def _wrap(self, model: nn.Module) -> nn.Module:
         if self.place.world_size > 1:
@@ -96,6 +111,7 @@ class Trainer:
             progress=vars(self.progress).copy(), window=self.window.state_dict(), model_name=self.recipe.model.name,
             num_classes=self.num_classes, classes=list(self.classes),
             mean=list(self.train_batches.mean), std=list(self.train_batches.std), recipe_name=self.recipe.name,
+            recipe_sha256=self.recipe_sha256,
         )
 
     def save(self, name: str) -> None:

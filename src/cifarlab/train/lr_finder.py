@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from cifarlab import runs
 from cifarlab.atomic import atomic_path, write_text
 from cifarlab.config.recipe import Recipe
 from cifarlab.data.pipeline import BatchPipeline
@@ -78,13 +79,13 @@ def _write(out_dir: Path, lrs, losses, suggestion: float) -> None:
     import matplotlib.pyplot as plt
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / "lr_find.json", json.dumps({"lr": lrs, "loss": losses, "suggested_lr": suggestion}))
+    write_text(out_dir / runs.LR_FIND_JSON, json.dumps({"lr": lrs, "loss": losses, "suggested_lr": suggestion}))
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(lrs, losses)
     ax.axvline(suggestion, color="tab:red", linestyle="--", label=f"suggested lr {suggestion:.3g}")
     ax.set(xscale="log", xlabel="learning rate", ylabel="smoothed training loss", title="LR range test")
     ax.legend()
     fig.tight_layout()
-    with atomic_path(out_dir / "lr_find.png") as tmp:
+    with atomic_path(out_dir / runs.LR_FIND_PLOT) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)

@@ -1,0 +1,161 @@
+"""Checks on recipe values that a type and a min/max cannot express, run when a recipe loads.
+
+The loader already refuses wrong types and values outside a field's `min`/`max`. What is left
+is here: values that must be strictly positive, lists that must be increasing, settings that
+must agree with each other, and the device, which must exist on this machine. Each failure is
+one CifarlabError naming the key, the value and a value that works, before anything is created.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+from cifarlab.config.recipe import Recipe
+from cifarlab.errors import CifarlabError
+
+Where = Callable[[str], str]  # dotted key -> "set on the command line" / "set in FILE" / ""
+
+_SEED_LIMIT = 2**32  # numpy's seed range; torch and Python accept these too
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def validate_recipe(recipe: Recipe, where: Optional[Where] = None, check_machine: bool = True) -> None:
+    """Refuse a recipe whose values cannot make a sensible run; `check_machine` also checks the device exists here."""
+    where = where or (lambda key: "")
+    checks = [_learning_rates, _length, _batch, _lists, _sizes, _names, _seeds, _device_string]
+    if check_machine:
+        checks.append(_device_present)
+    for check in checks:
+        problem = check(recipe)
+        if problem is not None:
+            key, message = problem
+            origin = where(key)
+            raise CifarlabError(f"{message}{f' ({origin})' if origin else ''}")
+
+
+Problem = Optional[tuple[str, str]]  # (dotted key, message naming the problem and the fix)
+
+
+def _learning_rates(recipe: Recipe) -> Problem:
+    lr = recipe.optim.lr
+    if lr != "find" and not lr > 0:
+        return "optim.lr", (f"optim.lr must be > 0 (or `find` for the LR range test), got {lr:g}; "
+                            "set e.g. optim.lr=0.1 or optim.lr=find")
+    if not recipe.fewshot.base_lr > 0:
+        return "fewshot.base_lr", (f"fewshot.base_lr must be > 0, got {recipe.fewshot.base_lr:g}; "
+                                   "set e.g. fewshot.base_lr=0.003 (BiT-HyperRule)")
+    return None
+
+
+def _length(recipe: Recipe) -> Problem:
+    train = recipe.train
+    if train.steps is None and not train.epochs > 0:
+        return "train.epochs", (f"train.epochs={train.epochs:g} trains nothing; give train.epochs > 0 "
+                                "(fractions allowed, e.g. 0.5) or train.steps=N optimiser steps")
+    return None
+
+
+def _batch(recipe: Recipe) -> Problem:
+    train = recipe.train
+    if train.batch_size % train.accumulate:
+        fits = max(train.accumulate, train.batch_size // train.accumulate * train.accumulate)
+        return "train.accumulate", (
+            f"train.batch_size={train.batch_size} does not split into train.accumulate={train.accumulate} "
+            f"equal micro-batches; use a multiple of {train.accumulate}, e.g. train.batch_size={fits}")
+    if train.grad_clip is not None and not train.grad_clip > 0:
+        return "train.grad_clip", ("train.grad_clip=0 would zero every gradient; give a positive "
+                                   "threshold (e.g. 1.0) or null for no clipping")
+    return None
+
+
+def _lists(recipe: Recipe) -> Problem:
+    betas = recipe.optim.betas
+    if len(betas) != 2 or not all(0.0 <= beta < 1.0 for beta in betas):
+        return "optim.betas", (f"optim.betas must be two numbers in [0, 1), got {betas}; "
+                               "e.g. optim.betas=[0.9,0.999]")
+    for key, values in (("schedule.milestones", recipe.schedule.milestones),
+                        ("schedule.boundaries", recipe.schedule.boundaries),
+                        ("fewshot.boundaries", recipe.fewshot.boundaries)):
+        if values is not None and not _increasing(values):
+            return key, (f"{key} must be increasing step or epoch numbers >= 0, got {values}; "
+                         "sort them and drop repeats")
+    if recipe.schedule.boundaries is not None and len(recipe.schedule.boundaries) < 2:
+        return "schedule.boundaries", ("schedule.boundaries needs at least the warmup end and the last "
+                                       f"step, got {recipe.schedule.boundaries}; e.g. [500, 3000, 6000, 9000, 10000]")
+    if any(shots < 1 for shots in recipe.fewshot.shots):
+        return "fewshot.shots", (f"fewshot.shots must be examples per class >= 1, got {recipe.fewshot.shots}; "
+                                 "e.g. fewshot.shots=[1,5]")
+    return None
+
+
+def _increasing(values: list[int]) -> bool:
+    return all(value >= 0 for value in values) and all(a < b for a, b in zip(values, values[1:]))
+
+
+def _sizes(recipe: Recipe) -> Problem:
+    augment = recipe.augment
+    if augment.crop is not None and augment.resize is not None and augment.crop > augment.resize:
+        return "augment.crop", (f"augment.crop={augment.crop} is larger than the resized image "
+                                f"(augment.resize={augment.resize}); use a crop <= {augment.resize}")
+    fewshot = recipe.fewshot
+    if fewshot.crop is not None and fewshot.precrop is not None and fewshot.crop > fewshot.precrop:
+        return "fewshot.crop", (f"fewshot.crop={fewshot.crop} is larger than fewshot.precrop={fewshot.precrop}; "
+                                f"use a crop <= {fewshot.precrop}")
+    return None
+
+
+def _names(recipe: Recipe) -> Problem:
+    """The run name becomes one folder: it must be a plain, non-empty file name."""
+    name = recipe.name
+    if not name.strip() or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        return "name", (f"name={name!r} cannot be a run folder name; use letters, digits, '-' and '_' "
+                        "(e.g. name=resnet18-baseline); put folders in out_dir instead")
+    for key, text in (("out_dir", recipe.out_dir), ("data.root", recipe.data.root),
+                      ("data.dataset", recipe.data.dataset), ("model.weights", recipe.model.weights)):
+        if text is not None and "\0" in text:
+            return key, f"{key} holds a NUL character, which no path may contain; retype it"
+    if not recipe.out_dir.strip():
+        return "out_dir", "out_dir is empty; give the folder run folders are made in, e.g. out_dir=runs"
+    return None
+
+
+def _seeds(recipe: Recipe) -> Problem:
+    for key, seed in (("seed", recipe.seed), ("data.subset_seed", recipe.data.subset_seed)):
+        if seed is not None and not 0 <= seed < _SEED_LIMIT:
+            return key, f"{key} must be between 0 and {_SEED_LIMIT - 1}, got {seed}; e.g. {key}=0"
+    return None
+
+
+def _device_string(recipe: Recipe) -> Problem:
+    name = recipe.train.device
+    if name == "auto":
+        return None
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in _DEVICE_TYPES:
+        return "train.device", (f"train.device={name!r} is not a device cifarlab trains on; use auto, cpu, "
+                                "cuda, cuda:N or mps")
+    return None
+
+
+def _device_present(recipe: Recipe) -> Problem:
+    name = recipe.train.device
+    if name == "auto":
+        return None
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return "train.device", (f"train.device={name} but this machine has no CUDA GPU that torch can use; "
+                                    "use train.device=cpu, or train.device=auto to take a GPU when there is one")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            return "train.device", (f"train.device={name} but this machine has {count} GPU"
+                                    f"{'s' if count != 1 else ''} (cuda:0 to cuda:{count - 1}); pick one of them")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        return "train.device", (f"train.device={name} but Apple's MPS backend is not available here; "
+                                "use train.device=cpu, or train.device=auto")
+    return None

@@ -1,0 +1,103 @@
+"""Compare runs side by side: a table (Markdown and CSV), overlaid training curves, accuracy against cost.
+
+Each path given is a run folder, a sweep folder (its runs/) or a folder of run folders (runs/).
+The table's rows come from `run_table.run_row`, the same rows a sweep's results.csv holds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from cifarlab.atomic import write_text
+from cifarlab.errors import CifarlabError
+from cifarlab.experiments.compare_plots import plot_accuracy_vs_cost, plot_curves
+from cifarlab.experiments.run_table import run_row
+from cifarlab.experiments.sweep import RUNS
+from cifarlab.runs import RECIPE, Run, load_run
+
+# (row key, Markdown heading, format) in table order.
+COLUMNS = [("name", "name", "{}"), ("model", "model", "{}"), ("test_top1", "test top-1 (%)", "{:.2f}"),
+           ("test_top5", "top-5 (%)", "{:.2f}"), ("test_loss", "loss", "{:.4f}"), ("test_ece", "ECE", "{:.4f}"),
+           ("params", "params (M)", "params"), ("macs", "mult-adds (M)", "macs"),
+           ("train_time_s", "train time (s)", "{:.0f}"), ("images_per_s", "images/s", "{:.0f}")]
+CSV_COLUMNS = [key for key, _, _ in COLUMNS] + ["val_best_top1", "run"]
+
+
+@dataclass
+class Comparison:
+    """The runs compared, their table rows, and the files written."""
+
+    runs: list[Run]
+    rows: list[dict]
+    markdown: str
+    files: list[Path]
+
+
+def run_folders(path: str | Path) -> list[Path]:
+    """The run folders `path` stands for: itself, its sweep's runs/, or the run folders inside it."""
+    path = Path(path)
+    if (path / RECIPE).is_file():
+        return [path]
+    holder = path / RUNS if (path / RUNS).is_dir() else path
+    found = sorted(p for p in holder.iterdir() if (p / RECIPE).is_file()) if holder.is_dir() else []
+    if not found:
+        raise CifarlabError(f"{path} is neither a run folder (with {RECIPE}) nor a sweep or runs folder holding any; "
+                            "give run folders (runs/<name>) or sweep folders (sweeps/<name>)")
+    return found
+
+
+def _names(folders: list[Path]) -> list[str]:
+    """Folder names, with the parent folder's name prefixed where two runs share one (seed0 of two sweeps)."""
+    plain = [f.name for f in folders]
+    if len(set(plain)) == len(plain):
+        return plain
+    return [f"{f.parent.parent.name if f.parent.name == RUNS else f.parent.name}/{f.name}" for f in folders]
+
+
+def _format(value, style: str) -> str:
+    if value is None or value == "":
+        return "-"
+    if style == "params":
+        return f"{value / 1e6:.2f}"
+    if style == "macs":
+        return f"{value / 1e6:.1f}"
+    return style.format(value)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The comparison as a Markdown table, one row per run."""
+    lines = ["| " + " | ".join(heading for _, heading, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(_format(row.get(key), style) for key, _, style in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(rows: list[dict]) -> str:
+    """The comparison as CSV with raw numbers (parameters and multiply-adds as counts)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows([{k: ("" if row.get(k) is None else row[k]) for k in CSV_COLUMNS} for row in rows])
+    return buffer.getvalue()
+
+
+def compare_runs(paths: list[str | Path], out: str | Path) -> Comparison:
+    """Read every run behind `paths` and write report.md, report.csv, curves.png and accuracy_vs_cost.png into `out`."""
+    # A run named twice (its folder and its sweep) is compared once.
+    folders = list(dict.fromkeys(folder.resolve() for path in paths for folder in run_folders(path)))
+    runs = [load_run(folder) for folder in folders]
+    rows = []
+    for run, name in zip(runs, _names(folders)):
+        rows.append({**run_row(run), "name": name})
+    out = Path(out)
+    markdown = markdown_table(rows)
+    write_text(out / "report.md", f"# Run comparison\n\n{markdown}\n![training curves](curves.png)\n\n"
+                                  "![accuracy against cost](accuracy_vs_cost.png)\n")
+    write_text(out / "report.csv", csv_table(rows))
+    names = [row["name"] for row in rows]
+    files = [out / "report.md", out / "report.csv",
+             plot_curves(runs, names, out / "curves.png"), plot_accuracy_vs_cost(rows, out / "accuracy_vs_cost.png")]
+    return Comparison(runs=runs, rows=rows, markdown=markdown, files=files)

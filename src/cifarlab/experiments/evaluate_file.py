@@ -1,0 +1,99 @@
+"""Score a cifarlab checkpoint file on its own, outside the run folder that wrote it.
+
+A checkpoint names its model, classes and the normalisation it was trained with; what it may
+not carry (the model's options, the data set) comes from the checkpoint's own recipe when it has
+one, else from the arguments: `dataset` and `model`, plus `key=value` overrides such as
+`model.options.width_multiplier=0.5` for a model built with options.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Optional
+
+from cifarlab.config import recipe_from_dict, recipe_to_dict
+from cifarlab.config.loader import with_overrides
+from cifarlab.config.recipe import Recipe
+from cifarlab.data.prepare import prepare_splits
+from cifarlab.data.sources import load_dataset
+from cifarlab.errors import CifarlabError
+from cifarlab.evaluate import evaluate_split
+from cifarlab.models import create
+from cifarlab.train.checkpoint import load_checkpoint, load_model_state
+
+DEFAULT_DATASET = "cifar10"
+
+
+def default_output_folder(checkpoint: str | os.PathLike) -> Path:
+    """`path/best.pt` -> `path/best-eval`: beside the checkpoint, one folder per checkpoint file."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(f"{checkpoint.stem}-eval")
+
+
+def evaluate_checkpoint_file(
+    checkpoint: str | os.PathLike,
+    *,
+    dataset: Optional[str] = None,
+    model: Optional[str] = None,
+    overrides: Iterable[str] = (),
+    split: str = "test",
+    tta: Optional[str] = None,
+    out_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Evaluate the model in `checkpoint` on `split` of `dataset`; write eval_<split>.json and plots to `out_dir`.
+
+    `dataset` defaults to the checkpoint's recipe's, else cifar10; `model` to the name the checkpoint
+    records. The validation split needs the checkpoint's recipe (its size and seed say which images).
+    """
+    path = Path(checkpoint)
+    state = load_checkpoint(path)
+    recipe = _recipe_for(state, path, dataset, model, overrides)
+    if split == "val" and not isinstance(state.get("recipe"), dict):
+        raise CifarlabError(f"{path} does not record its recipe, so its validation images are unknown; "
+                            "use --split test, or evaluate the run folder it came from")
+    if split == "val":
+        splits = prepare_splits(recipe.data, recipe.seed)
+        images, labels = splits.val_images, splits.val_labels
+        if not len(images):
+            raise CifarlabError(f"the recipe of {path} holds out no validation images; use --split test")
+    else:
+        data = load_dataset(recipe.data.dataset, recipe.data.root)
+        images, labels = data.test_images, data.test_labels
+        _check_classes(state, data.classes, recipe.data.dataset, path)
+    network = create(recipe.model.name, num_classes=int(state["num_classes"]), **recipe.model.options)
+    load_model_state(network, state["model"], f"{path} (built as {recipe.model.name!r}; pass --model or "
+                                              "model.options.KEY=VALUE if it was trained as another)")
+    side = recipe.augment.crop or recipe.augment.resize
+    return evaluate_split(
+        network, images, labels, list(state["classes"]), out_dir or default_output_folder(path),
+        mean=state["mean"], std=state["std"], split_name=split, tta=tta or recipe.eval.tta,
+        batch_size=recipe.eval.batch_size, **({"resize": side} if side else {}),
+    )
+
+
+def _recipe_for(state: dict, path: Path, dataset: Optional[str], model: Optional[str],
+                overrides: Iterable[str]) -> Recipe:
+    """The checkpoint's own recipe (or the defaults) with the dataset, model and overrides given."""
+    own = state.get("recipe")
+    # The machine evaluating is not the one that trained: its recipe's device need not exist here.
+    data = recipe_to_dict(recipe_from_dict(own, str(path), check_machine=False)) if isinstance(own, dict) else {}
+    data.setdefault("data", {})
+    data.setdefault("model", {})
+    if dataset or "dataset" not in data["data"]:
+        data["data"]["dataset"] = dataset or DEFAULT_DATASET
+    name = model or state.get("model_name") or data["model"].get("name")
+    if not name:
+        raise CifarlabError(f"{path} does not record which model it holds; pass --model NAME "
+                            "(`cifarlab models` lists them)")
+    data["model"]["name"] = name
+    data["model"]["weights"] = None  # the checkpoint holds every weight
+    return recipe_from_dict(with_overrides(data, overrides), f"the checkpoint {path}", check_machine=False)
+
+
+def _check_classes(state: dict, classes: list[str], dataset: str, path: Path) -> None:
+    if int(state["num_classes"]) != len(classes):
+        raise CifarlabError(
+            f"{path} classifies {state['num_classes']} classes, {dataset} has {len(classes)}; "
+            f"pass the data set it was trained on with --data (e.g. --data cifar100)"
+        )

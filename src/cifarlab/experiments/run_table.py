@@ -1,0 +1,94 @@
+"""One table row per run folder: test scores, best validation accuracy, model size and training cost.
+
+Sweeps (results.csv) and `cifarlab report` both describe runs with these rows, so the two always
+agree on what a column means. Accuracies are percentages; times are seconds.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Optional
+
+import torch
+
+from cifarlab.models import create
+from cifarlab.models.summary import count_parameters, multiply_adds
+from cifarlab.runs import Run
+from cifarlab.train.checkpoint import load_checkpoint
+
+SCORE_COLUMNS = ["test_top1", "test_top5", "test_loss", "test_ece"]
+COST_COLUMNS = ["params", "macs", "train_time_s", "images_per_s"]
+
+
+def _percent(value) -> Optional[float]:
+    return None if value is None else round(100 * float(value), 2)
+
+
+def _rounded(value, digits: int) -> Optional[float]:
+    return None if value is None else round(float(value), digits)
+
+
+def scores(run: Run) -> dict:
+    """Test top-1/top-5 (%), loss and ECE from eval_test.json (None when the test set was not scored),
+    and the best validation top-1 (%) over the epochs."""
+    test = run.test or {}
+    val_top1 = [r["val_top1"] for r in run.history if r.get("val_top1") is not None]
+    return {
+        "test_top1": _percent(test.get("top1")),
+        "test_top5": _percent(test.get("top5")),
+        "test_loss": _rounded(test.get("loss"), 4),
+        "test_ece": _rounded(test.get("ece"), 4),
+        "val_best_top1": _percent(max(val_top1)) if val_top1 else None,
+    }
+
+
+def training_cost(run: Run) -> dict:
+    """Training time (sum of the epochs' time_s, so resumed runs count each part once) and median images/s."""
+    times = [r["time_s"] for r in run.history if r.get("time_s") is not None]
+    speeds = [r["images_per_s"] for r in run.history if r.get("images_per_s") is not None]
+    return {
+        "train_time_s": round(sum(times), 1) if times else None,
+        "images_per_s": round(statistics.median(speeds)) if speeds else None,
+    }
+
+
+def _num_classes(run: Run) -> Optional[int]:
+    for evaluation in run.evaluations.values():
+        if evaluation.get("num_classes"):
+            return int(evaluation["num_classes"])
+    if run.checkpoints:  # a run stopped before its evaluation: its checkpoint knows
+        return int(load_checkpoint(run.checkpoint_path)["num_classes"])
+    return None
+
+
+def model_size(run: Run, with_macs: bool = True) -> dict:
+    """Parameters and multiply-adds per image of the run's model, counted on the meta device (no memory, no
+    arithmetic); None for a model that cannot be built there or a run that does not say its class count."""
+    num_classes = _num_classes(run)
+    if run.recipe is None or num_classes is None:
+        return {"params": None, "macs": None}
+    model_config = run.recipe.model
+    try:
+        with torch.device("meta"):
+            model = create(model_config.name, num_classes=num_classes, **model_config.options)
+    except (RuntimeError, NotImplementedError):  # e.g. a timm model that copies weights while being built
+        return {"params": None, "macs": None}
+    macs = None
+    if with_macs:
+        side = run.recipe.augment.crop or run.recipe.augment.resize
+        input_size = (3, side, side) if side else None
+        try:
+            macs = multiply_adds(model, input_size)
+        except (RuntimeError, NotImplementedError):  # an operator without a meta kernel
+            macs = None
+    return {"params": count_parameters(model), "macs": macs}
+
+
+def run_row(run: Run, with_macs: bool = True) -> dict:
+    """name, model, scores, size and cost of one run; missing values are None."""
+    row = {"name": run.dir.name, "model": run.recipe.model.name if run.recipe else None}
+    row.update(scores(run))
+    row.update(model_size(run, with_macs))
+    row.update(training_cost(run))
+    row["run"] = str(run.dir)
+    return row

@@ -1,0 +1,51 @@
+"""Export a trained run as portable weights: `export_run(run, out)` writes one `.safetensors` file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cifarlab.errors import CifarlabError
+from cifarlab.models.input_config import InputConfig
+from cifarlab.models.portable import PortableHeader, save_portable
+from cifarlab.models.registry import create
+
+
+def export_run(run_or_checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write the weights of a run (its best.pt, else last.pt; or a given .pt) to `out` with their description.
+
+    The file records the model name, class count and options of the run's recipe, the class
+    names, the normalisation the run trained with and the geometry it evaluated at, so that
+    `create(weights=out)` rebuilds a model that gives the run's logits.
+    """
+    # Reading a run needs the training stage's checkpoint format; imported here so that building
+    # a model never imports the training stage.
+    from cifarlab.config import load_recipe
+    from cifarlab.train.checkpoint import (
+        load_checkpoint,
+        load_model_state,
+        resolve_checkpoint,
+    )
+
+    path = resolve_checkpoint(run_or_checkpoint, prefer="best.pt")
+    recipe_file = path.parent / "recipe.yaml"
+    if not recipe_file.is_file():
+        raise CifarlabError(
+            f"{path} has no recipe.yaml beside it, so its model options are unknown; export the run folder it came from"
+        )
+    recipe = load_recipe(recipe_file)
+    state = load_checkpoint(path)
+    options = dict(recipe.model.options)
+    model = create(recipe.model.name, state["num_classes"], **options)
+    load_model_state(model, state["model"], str(path))
+    augment = recipe.augment
+    input_config = InputConfig(
+        mean=tuple(state["mean"]),
+        std=tuple(state["std"]),
+        input_size=model.input_config.input_size,
+        resize=augment.resize,
+        crop=augment.crop,
+        interpolation=model.input_config.interpolation,
+    )
+    header = PortableHeader(recipe.model.name, state["num_classes"], options, tuple(state["classes"]), input_config)
+    return save_portable(model, out, header)

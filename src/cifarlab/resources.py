@@ -1,0 +1,257 @@
+"""What a run needs of the machine, checked before it starts: memory for its batch, cores to itself.
+
+`check_fits` refuses a batch larger than the training set or one whose training step cannot fit
+in the device's free memory, and says what fits. `training_slot` marks a training as running on
+this machine; `warn_if_oversubscribed` warns when other trainings or other work already use the
+cores, because two trainings that each take every core run many times slower than one after the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator, Optional, Sequence, TextIO
+
+import torch
+from torch import nn
+
+from cifarlab.errors import CifarlabError
+
+# The activations a step keeps for backward, their gradients and the workspace of the backward
+# pass together are about three times the forward outputs; weights count four times (weights,
+# gradients, two optimiser moments).
+BACKWARD_FACTOR = 3
+WEIGHT_COPIES = 4
+USABLE_SHARE = 0.9  # leave room for the allocator, the data pipeline and everything else
+
+
+# ---------------------------------------------------------------- memory
+
+
+def check_fits(recipe, num_train_images: int, model: nn.Module, input_size: Sequence[int] | int,
+               extra_bytes: int = 0) -> None:
+    """Refuse a batch larger than the training set, or one whose training step exceeds free memory.
+
+    `input_size` is (channels, height, width) or one side of a square RGB image, as the model sees it
+    after resizing and cropping; `extra_bytes` is whatever else lives on the device (the dataset).
+    """
+    batch = recipe.train.batch_size
+    if batch > num_train_images:
+        fits = _round_down(num_train_images, recipe.train.accumulate)
+        raise CifarlabError(
+            f"train.batch_size={batch} is larger than the {num_train_images} training images; "
+            f"use train.batch_size={fits} (at most {num_train_images})"
+        )
+    device = training_device(recipe.train.device)
+    available = available_bytes(device)
+    if available is None:
+        return
+    per_image = activation_bytes_per_image(model, input_size)
+    micro_batch = batch // recipe.train.accumulate
+    fixed = WEIGHT_COPIES * sum(p.numel() * p.element_size() for p in model.parameters()) + extra_bytes
+    need = fixed + BACKWARD_FACTOR * per_image * micro_batch
+    budget = USABLE_SHARE * available
+    if need <= budget:
+        return
+    fitting_micro = int((budget - fixed) // (BACKWARD_FACTOR * per_image)) if budget > fixed else 0
+    if fitting_micro < 1:
+        raise CifarlabError(
+            f"the model alone needs about {_gib(fixed)} on {device} but only {_gib(available)} is free; "
+            "use a smaller model, free memory, or train on a device with more memory"
+        )
+    fits = _round_down(fitting_micro * recipe.train.accumulate, recipe.train.accumulate)
+    accumulate = math.ceil(batch / fitting_micro)
+    while batch % accumulate:  # micro-batches must be equal
+        accumulate += 1
+    raise CifarlabError(
+        f"train.batch_size={batch} needs about {_gib(need)} on {device} for one training step but only "
+        f"{_gib(available)} is free; use train.batch_size={fits} or less, or keep the batch and split it "
+        f"with train.accumulate={accumulate}"
+    )
+
+
+def activation_bytes_per_image(model: nn.Module, input_size: Sequence[int] | int) -> int:
+    """Bytes of every layer's output for one image, counted in a forward pass of two images.
+
+    The pass runs without gradients in eval mode, so the model is left exactly as it was (no
+    running-statistics update); the layers' outputs have the same sizes as in training.
+    """
+    shape = (3, input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    total = [0]
+
+    def count(module, inputs, output) -> None:
+        for tensor in _tensors(output):
+            total[0] += tensor.numel() * tensor.element_size()
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros((2, *shape), device=device))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return max(1, total[0] // 2)
+
+
+def _tensors(output) -> Iterator[torch.Tensor]:
+    if isinstance(output, torch.Tensor):
+        yield output
+    elif isinstance(output, (list, tuple)):
+        for item in output:
+            yield from _tensors(item)
+    elif isinstance(output, dict):
+        for item in output.values():
+            yield from _tensors(item)
+
+
+def training_device(name: str) -> torch.device:
+    """The device `train.device` means here (`auto`: the GPU if there is one)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def available_bytes(device: torch.device) -> Optional[int]:
+    """Free memory of `device` in bytes; None when it cannot be told (then nothing is refused)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type == "cpu":
+        return _meminfo_available()
+    return None
+
+
+def _meminfo_available() -> Optional[int]:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil  # optional: other systems than Linux
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        return None
+
+
+def _round_down(n: int, multiple: int) -> int:
+    """The largest power of two <= n that is a multiple of `multiple` (else the largest multiple)."""
+    power = 1 << (max(n, 1).bit_length() - 1)
+    if power % multiple == 0 and power >= multiple:
+        return power
+    return max(multiple, n // multiple * multiple)
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+# ---------------------------------------------------------------- sharing the cores
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def machine_load() -> Optional[float]:
+    """The one-minute load average (runnable processes); None where the system does not say."""
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+
+
+def free_cores() -> int:
+    """Cores not already busy (at least one): a fair default for a new training's threads."""
+    load = machine_load() or 0.0
+    return max(1, usable_cores() - round(load))
+
+
+def _registry() -> Path:
+    return Path(tempfile.gettempdir()) / f"cifarlab-trainings-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+
+
+@contextlib.contextmanager
+def training_slot() -> Iterator[None]:
+    """Mark a training as running on this machine while the block runs (one pid file per training)."""
+    folder = _registry()
+    marker = folder / str(os.getpid())
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        marker.write_text(str(torch.get_num_threads()))
+    except OSError:
+        marker = None  # a read-only temp folder only costs the warning, never the run
+    try:
+        yield
+    finally:
+        if marker is not None:
+            with contextlib.suppress(OSError):
+                marker.unlink()
+
+
+def other_trainings() -> dict[int, int]:
+    """Other live cifarlab trainings on this machine: pid -> its threads. Markers of dead ones are removed."""
+    found = {}
+    try:
+        markers = list(_registry().iterdir())
+    except OSError:
+        return found
+    for marker in markers:
+        if not marker.name.isdigit() or int(marker.name) == os.getpid():
+            continue
+        pid = int(marker.name)
+        if _alive(pid):
+            with contextlib.suppress(OSError, ValueError):
+                found[pid] = int(marker.read_text() or 1)
+        else:
+            with contextlib.suppress(OSError):
+                marker.unlink()
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def warn_if_oversubscribed(threads: Optional[int] = None, stream: Optional[TextIO] = None) -> Optional[str]:
+    """Print (and return) one warning line when this training's threads would compete for busy cores."""
+    threads = threads or torch.get_num_threads()
+    cores = usable_cores()
+    others = other_trainings()
+    load = machine_load()
+    if others and threads + sum(others.values()) > cores:
+        running = len(others) + 1
+        busy = (f"{len(others)} other cifarlab training{'s' if len(others) > 1 else ''} "
+                f"(pid {', '.join(map(str, sorted(others)))}) already run{'s' if len(others) == 1 else ''} here")
+    elif load is not None and load > cores - 0.5:
+        running = 2
+        busy = f"the machine's load ({load:.1f}) already keeps its {cores} core{'s' if cores > 1 else ''} busy"
+    else:
+        return None
+    share = max(1, cores // running)
+    message = (f"warning: {busy}; trainings that share cores each slow down many times: run one at a time, "
+               f"or give each {share} thread{'s' if share > 1 else ''} (OMP_NUM_THREADS={share})")
+    print(message, file=stream or sys.stderr, flush=True)
+    return message

@@ -1,0 +1,48 @@
+import csv
+import json
+import shutil
+
+from PIL import Image
+
+from cifarlab.cli import main
+from cifarlab.runs import read_metrics
+from tests.experiments.conftest import RUN_NAMES
+
+
+def test_report_of_a_sweep_writes_table_csv_and_plots(zoo_sweep, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["report", str(zoo_sweep), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = list(csv.DictReader(open(out / "report.csv")))
+    assert [r["name"] for r in rows] == sorted(RUN_NAMES)  # run folders in name order
+    by_name = {r["name"]: r for r in rows}
+    lenet = by_name["lenet_seed0"]
+    run_dir = zoo_sweep / "runs" / "lenet_seed0"
+    test = json.loads((run_dir / "eval_test.json").read_text())
+    epochs = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "epoch"]
+    assert float(lenet["test_top1"]) == round(100 * test["top1"], 2) and float(lenet["test_ece"]) == round(test["ece"], 4)
+    assert float(lenet["train_time_s"]) == round(sum(r["time_s"] for r in epochs), 1)
+    assert lenet["model"] == "lenet" and int(lenet["params"]) > 0 and int(lenet["macs"]) > 0
+    assert int(by_name["convnet5_seed0"]["params"]) != int(lenet["params"])  # each run's own model is counted
+    assert float(lenet["images_per_s"]) > 0
+    markdown = (out / "report.md").read_text()
+    assert markdown.count("| lenet_seed") == 2 and "| convnet5_seed1 | convnet5 |" in markdown
+    assert "| lenet_seed0 | lenet |" in printed
+    for name in ("curves.png", "accuracy_vs_cost.png"):
+        assert Image.open(out / name).size[0] > 500
+
+
+def test_report_mixes_run_folders_and_sweeps_and_tells_same_names_apart(zoo_sweep, tmp_path):
+    other = tmp_path / "other" / "runs" / "lenet_seed0"
+    shutil.copytree(zoo_sweep / "runs" / "lenet_seed0", other)
+    out = tmp_path / "report"
+    assert main(["report", str(other), str(zoo_sweep), str(zoo_sweep / "runs" / "lenet_seed1"), "--out", str(out)]) == 0
+    names = [r["name"] for r in csv.DictReader(open(out / "report.csv"))]
+    # A run given twice is compared once; two runs of one name are named with their sweep.
+    assert names == ["other/lenet_seed0", "zoo/convnet5_seed0", "zoo/convnet5_seed1", "zoo/lenet_seed0", "zoo/lenet_seed1"]
+
+
+def test_report_of_a_folder_without_runs_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "r")]) == 2
+    assert "neither a run folder" in capsys.readouterr().err and not (tmp_path / "r").exists()
