@@ -9,7 +9,6 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 # Use the shared data folder beside the checkout when there is one, so nothing needs the network.
 SHARED_DATA := $(abspath ../shared/data)
 export CIFARLAB_DATA ?= $(if $(wildcard $(SHARED_DATA)/cifar10.zip),$(SHARED_DATA),)
-export OMP_NUM_THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: install demo test bench clean
 

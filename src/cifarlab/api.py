@@ -114,7 +114,7 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
     from cifarlab.data.prepare import prepare_splits
     from cifarlab.data.stats import channel_stats
     from cifarlab.evaluate import score_split
-    from cifarlab.experiments.run import eval_geometry
+    from cifarlab.experiments.run import evaluation_geometry, model_normalisation
 
     if split not in ("val", "test"):
         raise CifarlabError(f"split must be 'val' or 'test', got {split!r}")
@@ -127,7 +127,7 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
         splits = prepare_splits(recipe.data, recipe.seed)
         model, classes = run.model, run.classes
         mean, std = mean or run.mean, std or run.std
-        geometry = eval_geometry(recipe.augment)
+        geometry = evaluation_geometry(model, recipe)
         images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
         if not len(images):
             raise CifarlabError(f"run {run.dir} has no {split} images (data.val_size=0?); use split='test'")
@@ -137,9 +137,8 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
             raise CifarlabError("a bare model has no validation split; pass its Run, or use split='test'")
         dataset = load_dataset(data or "cifar10")
         classes, images, labels = dataset.classes, dataset.test_images, dataset.test_labels
-        pre = getattr(model, "preprocessing", None)
         if mean is None or std is None:
-            stats = (pre["mean"], pre["std"]) if pre else channel_stats(dataset.train_images)
+            stats = model_normalisation(model) or channel_stats(dataset.train_images)
             mean, std = mean or stats[0], std or stats[1]
     scored = score_split(model, images, labels, classes, mean=mean, std=std, tta=tta, batch_size=batch_size, **geometry)
     return dict(scored.summary)

@@ -178,9 +178,10 @@ def machine_load() -> Optional[float]:
 
 
 def free_cores() -> int:
-    """Cores not already busy (at least one): a fair default for a new training's threads."""
-    load = machine_load() or 0.0
-    return max(1, usable_cores() - round(load))
+    """Cores not taken by other cifarlab trainings on this machine (at least one): a new training's
+    default thread count. Not the load average: that counts this process's own recent work too,
+    and would halve a training started right after another finished."""
+    return max(1, usable_cores() - sum(other_trainings().values()))
 
 
 def _registry() -> Path:

@@ -212,7 +212,7 @@ def load_run(path: str | os.PathLike) -> Run:
     records = read_metrics(run_dir / METRICS) if (run_dir / METRICS).is_file() else []
     return Run(
         dir=run_dir,
-        recipe=load_recipe(run_dir / RECIPE),
+        recipe=load_recipe(run_dir / RECIPE, check_machine=False),
         history=[r for r in records if r.get("kind") == "epoch"],
         steps=[r for r in records if r.get("kind") == "step"],
         evaluations=read_evaluations(run_dir),

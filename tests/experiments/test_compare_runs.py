@@ -21,7 +21,7 @@ def test_report_of_a_sweep_writes_table_csv_and_plots(zoo_sweep, tmp_path, capsy
     test = json.loads((run_dir / "eval_test.json").read_text())
     epochs = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "epoch"]
     assert float(lenet["test_top1"]) == round(100 * test["top1"], 2) and float(lenet["test_ece"]) == round(test["ece"], 4)
-    assert float(lenet["train_time_s"]) == round(sum(r["time_s"] for r in epochs), 1)
+    assert float(lenet["train_time_s"]) == round(sum(r["time_s"] for r in epochs), 3)
     assert lenet["model"] == "lenet" and int(lenet["params"]) > 0 and int(lenet["macs"]) > 0
     assert int(by_name["convnet5_seed0"]["params"]) != int(lenet["params"])  # each run's own model is counted
     assert float(lenet["images_per_s"]) > 0

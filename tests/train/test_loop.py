@@ -191,7 +191,20 @@ def test_resume_refuses_a_run_whose_recipe_was_edited_and_leaves_its_files_alone
     recipe_file = stopped.run_dir / "recipe.yaml"
     indices_before = (stopped.run_dir / "indices.json").read_bytes()
     recipe_file.write_text(recipe_file.read_text().replace("lr: 0.05", "lr: 0.01"))
-    with pytest.raises(CifarlabError, match="changed since the run started"):
+    with pytest.raises(CifarlabError, match=r"changed since the run started \(optim.lr\).*--allow-changed optim.lr"):
         run_recipe(load_run_recipe(stopped.run_dir), resume=stopped.run_dir)
     assert (stopped.run_dir / "indices.json").read_bytes() == indices_before
     assert load_checkpoint(stopped.run_dir / "last.pt")["progress"]["step"] == 3
+    resumed = run_recipe(load_run_recipe(stopped.run_dir), resume=stopped.run_dir, allow_changed=["optim.lr"])
+    assert resumed.status == "finished"
+    assert (stopped.run_dir / "indices.json").read_bytes() == indices_before
+
+
+def test_resume_of_a_folder_killed_before_its_first_checkpoint_starts_it_from_step_0(tiny_recipe):
+    from cifarlab.experiments.run import load_run_recipe
+
+    stopped = run_recipe(tiny_recipe(train={"epochs": 1}), stop_after=2)
+    (stopped.run_dir / "last.pt").unlink()  # as if killed before the first checkpoint was written
+    resumed = run_recipe(load_run_recipe(stopped.run_dir), resume=stopped.run_dir)
+    assert resumed.status == "finished"
+    assert load_checkpoint(stopped.run_dir / "last.pt")["progress"]["step"] == 6

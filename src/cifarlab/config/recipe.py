@@ -46,6 +46,15 @@ class AugmentConfig:
     cutmix_alpha: float = bounded(0.0, 0.0, help="CutMix Beta(alpha, alpha) parameter; 0 disables")
     mix_prob: float = bounded(1.0, 0.0, 1.0, help="probability a batch is mixed at all")
     switch_prob: float = bounded(0.5, 0.0, 1.0, help="probability of CutMix rather than MixUp when both are on")
+    ops: list[dict[str, Any]] = setting(help="heavy per-image ops after crop and flip, in order, e.g. [{name: rotate, p: 0.5, degrees: 15}]; names and parameters: cifarlab.data.augment.OPS", factory=list)
+    policy: Literal["none", "randaugment", "trivialaugment", "augmix"] = setting("none", "augmentation policy applied per image before augment.ops")
+    randaugment_ops: int = bounded(2, 1, 8, help="randaugment: ops applied in a row to each image (N)")
+    randaugment_magnitude: int = bounded(9, 0, 30, help="randaugment: magnitude bin of every op, 0-30 (M)")
+    augmix_width: int = bounded(3, 1, 8, help="augmix: op chains mixed per image (k)")
+    augmix_depth: Optional[int] = bounded(None, 1, 8, help="augmix: ops per chain; null: 1 to 3, drawn per image and chain")
+    augmix_severity: float = bounded(3.0, 0.1, 10.0, help="augmix: highest op level (levels drawn in [0.1, severity])")
+    augmix_alpha: float = bounded(1.0, 0.01, help="augmix: Dirichlet and Beta parameter of the mixing weights")
+    augmix_js: bool = setting(False, "augmix: yield clean + two AugMix views of each image for train.loss=augmix_js")
 
 
 @dataclass
@@ -54,6 +63,8 @@ class ModelConfig:
     options: dict[str, Any] = setting(help="keyword arguments for the model constructor; `model.options={}` clears them", factory=dict)
     weights: Optional[str] = setting(None, "pretrained weights: an official name (BiT-M-R50x1) or a file")
     init: Literal["default", "airbench"] = setting("default", "airbench: identity 3x3 convs and a frozen patch-whitening first layer")
+    freeze: Literal["none", "backbone"] = setting("none", "backbone: train only the classifier head until model.unfreeze_epoch")
+    unfreeze_epoch: Optional[int] = bounded(None, 0, help="with model.freeze=backbone: epochs after which the backbone trains too; null: never")
 
 
 @dataclass
@@ -68,6 +79,7 @@ class OptimConfig:
     no_decay_norm_bias: bool = setting(False, "no weight decay on normalisation weights and biases")
     scale_lr_batch: Optional[int] = bounded(None, 1, help="lr is given for this batch size; scale linearly")
     bias_lr_scale: float = bounded(1.0, 0.0, help="lr multiplier for normalisation-layer parameters (airbench: 64)")
+    backbone_lr_scale: float = bounded(1.0, 0.0, help="lr multiplier for every parameter outside the classifier head (fine-tuning: 0.1)")
 
 
 @dataclass
@@ -104,6 +116,7 @@ class TrainConfig:
     ema_decay: Optional[float] = bounded(None, 0.0, 1.0, help="weight EMA, evaluated as its own model")
     lookahead: bool = setting(False, "airbench lookahead: every 5 steps pull towards slow weights, stronger late")
     device: str = setting("auto", "auto, cpu, cuda or cuda:N")
+    threads: Optional[int] = bounded(None, 1, help="CPU threads for this run; default: the cores not already busy")
     eval_every: int = bounded(1, 1, help="epochs between validation passes")
     log_every: int = bounded(50, 1, help="steps between metrics lines")
     checkpoint_every: int = bounded(1, 0, help="epochs between last.pt saves; 0: only at the end and on Ctrl-C")
@@ -123,7 +136,7 @@ class LogConfig:
                              metadata={"help": "where metrics go: console, jsonl, tensorboard, csv, wandb, mlflow"})
     project: str = field(default="cifarlab", metadata={"help": "wandb project / mlflow experiment name"})
     tracking_uri: Optional[str] = field(default=None, metadata={
-        "help": "mlflow tracking URI (default: a file store in the run folder)"})
+        "help": "mlflow tracking URI (default: $MLFLOW_TRACKING_URI, else mlflow.db in the run folder, artifacts in mlruns/)"})
 
 
 @dataclass

@@ -20,12 +20,14 @@ RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 _SUFFIXES = (".yaml", ".yml")
 _CHECKOUT_PREFIX = "configs/"
 SWEEPS_FOLDER = "sweeps"  # sweep files (`recipe:` + `grid:`) ship beside the recipes but are not recipes
+STUDIES_FOLDER = "studies"  # study files (`recipe:` + `variants:`), and the recipes only a study runs
 
 
 def shipped_recipes() -> dict[str, Path]:
     """Every shipped recipe by name (its path under the recipes folder, no suffix), sorted by name."""
     files = [p for p in RECIPES_DIR.rglob("*") if p.suffix in _SUFFIXES and p.is_file()
-             and p.relative_to(RECIPES_DIR).parts[0] != SWEEPS_FOLDER]
+             and p.relative_to(RECIPES_DIR).parts[0] != SWEEPS_FOLDER
+             and STUDIES_FOLDER not in p.relative_to(RECIPES_DIR).parts[:-1]]
     return {_name_of(p): p for p in sorted(files, key=_name_of)}
 
 

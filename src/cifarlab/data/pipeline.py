@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from cifarlab.config.recipe import AugmentConfig
+from cifarlab.data.augment import build_heavy
 
 
 class Batch(NamedTuple):
@@ -161,6 +162,7 @@ class BatchPipeline:
             self._windows = crop_windows(self.images, aug.crop_padding, aug.pad_mode, aug.flip != "none")
         if aug is not None:
             self._cutout_fill = (aug.cutout_fill - self._mean) / self._std
+        self._heavy = build_heavy(aug)  # per-image ops and policies after crop and flip; None when off
         self.replacement = self.shuffle and len(self.images) < self.batch_size
         if self.batch_size % self.world_size:
             raise ValueError(f"batch size {self.batch_size} is not divisible by {self.world_size} processes")
@@ -202,6 +204,9 @@ class BatchPipeline:
             x = self._crop_flip(idx, idx_dev, epoch, aug, g)
         else:
             x = self._resize_crop_flip(idx, idx_dev, epoch, aug, g)
+        if self._heavy is not None:
+            x = self._heavy(x, g)  # float in [0, 1]; with the AugMix JS loss, 3 rows per image
+            labels = labels.repeat_interleave(len(x) // len(labels))
         x = self._normalise(x)
         if aug is not None and aug.cutout > 0:
             hole = cutout_mask(x.shape, aug.cutout, g, dev)

@@ -8,6 +8,7 @@ so a failed start leaves nothing behind.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from dataclasses import dataclass, replace
@@ -19,20 +20,22 @@ import torch
 from torch import nn
 
 from cifarlab import runs
-from cifarlab.atomic import write_text
+from cifarlab.atomic import make_dirs, write_text
 from cifarlab.config import load_recipe, recipe_to_yaml
 from cifarlab.config.recipe import AugmentConfig, Recipe
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.data.prepare import Splits, prepare_splits
 from cifarlab.data.sources import Dataset
 from cifarlab.errors import CifarlabError
+from cifarlab.resources import check_fits, free_cores, training_slot, warn_if_oversubscribed
 from cifarlab.evaluate import evaluate_split, write_report
-from cifarlab.models import create
+from cifarlab.models import create, eval_geometry
+from cifarlab.models.input_config import InputConfig
 from cifarlab.models.whitening import airbench_init_from_data
 from cifarlab.train import checkpoint as ckpt_io
 from cifarlab.train.callbacks import Callback
 from cifarlab.train.distributed import Placement, barrier, setup, teardown
-from cifarlab.train.loop import Trainer, training_fingerprint
+from cifarlab.train.loop import Trainer, changed_keys
 from cifarlab.train.sinks import build_sinks
 
 
@@ -43,6 +46,7 @@ class RunResult:
     test: Optional[dict] = None
     model: Optional[nn.Module] = None  # the trained model, with the best-on-validation weights when finished
     classes: Optional[list[str]] = None
+    exit_code: Optional[int] = None  # of the signal that stopped the run (130 Ctrl-C, 143 SIGTERM)
 
 
 def seed_everything(seed: int) -> None:
@@ -68,19 +72,19 @@ def build_model(recipe: Recipe, num_classes: int) -> nn.Module:
     return create(recipe.model.name, num_classes=num_classes, **options)
 
 
-def model_stats(model: nn.Module) -> Optional[tuple]:
-    """Models trained elsewhere (BiT) bring their own normalisation; others use the data's own."""
-    pre = getattr(model, "preprocessing", None)
-    return (pre["mean"], pre["std"]) if pre else None
+def model_normalisation(model: nn.Module) -> Optional[tuple]:
+    """(mean, std) the model brings (pretrained weights); None when it uses the training data's own."""
+    config = getattr(model, "input_config", None)
+    return (config.mean, config.std) if config is not None and config.mean is not None else None
 
 
-def eval_geometry(aug: AugmentConfig) -> dict:
-    """Evaluation sees the training geometry without randomness: resized to the training crop side."""
-    side = aug.crop or aug.resize
-    return {"resize": side} if side else {}
+def evaluation_geometry(model: nn.Module, recipe: Recipe) -> dict:
+    """`resize=side` (or nothing): evaluation sees the geometry the model was trained at."""
+    return eval_geometry(getattr(model, "input_config", InputConfig()), recipe.augment)
 
 
-def build_batches(recipe: Recipe, splits: Splits, place: Placement) -> tuple[BatchPipeline, Optional[BatchPipeline]]:
+def build_batches(recipe: Recipe, splits: Splits, place: Placement,
+                  geometry: dict) -> tuple[BatchPipeline, Optional[BatchPipeline]]:
     """The training batches and, when there is a validation split, the validation batches, on the device."""
     t, device = recipe.train, place.device
     common = dict(num_classes=splits.num_classes, mean=splits.mean, std=splits.std, channels_last=t.channels_last)
@@ -91,7 +95,6 @@ def build_batches(recipe: Recipe, splits: Splits, place: Placement) -> tuple[Bat
     )
     val = None
     if len(splits.val_images):
-        geometry = eval_geometry(recipe.augment)
         augment = AugmentConfig(crop_padding=0, flip="none", resize=geometry["resize"]) if geometry else None
         val = BatchPipeline(splits.val_images.to(device), splits.val_labels, batch_size=recipe.eval.batch_size,
                             augment=augment, shuffle=False, drop_last=False, **common)
@@ -100,20 +103,26 @@ def build_batches(recipe: Recipe, splits: Splits, place: Placement) -> tuple[Bat
 
 def run_recipe(recipe: Recipe, resume: Optional[Path] = None, stop_after: Optional[int] = None,
                progress_stream=None, *, model: Optional[nn.Module] = None, dataset: Optional[Dataset] = None,
-               callbacks: Iterable[Callback] = ()) -> RunResult:
+               callbacks: Iterable[Callback] = (), allow_changed: Iterable[str] = ()) -> RunResult:
     """Train `recipe` (or continue the run in `resume`), then evaluate and write the report.
 
     `model` trains that module instead of building `recipe.model.name`; `dataset` trains on those
-    images instead of loading `recipe.data.dataset`; `callbacks` watch (or stop) the run.
+    images instead of loading `recipe.data.dataset`; `callbacks` watch (or stop) the run;
+    `allow_changed` lists recipe keys a resumed run may have changed (train.epochs to extend it).
     """
+    threads = recipe.train.threads or (None if "OMP_NUM_THREADS" in os.environ else free_cores())
+    if threads:  # an explicit OMP_NUM_THREADS is the user's choice: keep it unless the recipe names one
+        torch.set_num_threads(threads)
     place = setup(recipe.train.device)
     try:
-        return _run(recipe, place, resume, stop_after, progress_stream, model, dataset, list(callbacks))
+        return _run(recipe, place, resume, stop_after, progress_stream, model, dataset, list(callbacks),
+                    list(allow_changed))
     finally:
         teardown(place)
 
 
-def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, model, dataset, callbacks) -> RunResult:
+def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, model, dataset, callbacks,
+         allow_changed) -> RunResult:
     run_dir = Path(resume) if resume else new_run_dir(recipe)
     if place.world_size > 1 and not resume:
         run_dir = Path(recipe.out_dir) / recipe.name  # every rank must agree without looking at the disk
@@ -121,19 +130,24 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
     splits = prepare_splits(recipe.data, recipe.seed, dataset=dataset)
     if model is None:
         model = build_model(recipe, splits.num_classes)
-    stats = model_stats(model)
-    if stats:
-        splits = replace(splits, mean=tuple(stats[0]), std=tuple(stats[1]))
+    normalisation = model_normalisation(model)
+    if normalisation:
+        splits = replace(splits, mean=tuple(normalisation[0]), std=tuple(normalisation[1]))
+    side = recipe.augment.crop or recipe.augment.resize or splits.train_images.shape[-1]
+    check_fits(recipe, len(splits.train_images), model, (splits.train_images.shape[1], side, side),
+               extra_bytes=splits.train_images.numel() + splits.val_images.numel())
     if recipe.model.init == "airbench":
         airbench_init_from_data(model, splits.train_images, splits.mean, splits.std, recipe.seed)
-    train_batches, val_batches = build_batches(recipe, splits, place)
+    train_batches, val_batches = build_batches(recipe, splits, place, evaluation_geometry(model, recipe))
     if recipe.optim.lr == "find":
         recipe = _find_lr(recipe, model, train_batches, place, run_dir)
     created = not run_dir.exists() or not any(run_dir.iterdir())
     if resume:
-        _check_resumable(run_dir, recipe, splits)
+        _check_resumable(run_dir, recipe, splits, allow_changed)
+        if place.is_main:
+            write_text(run_dir / runs.RECIPE, recipe_to_yaml(recipe))  # the same, or with the allowed edits
     elif place.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(run_dir)
         write_text(run_dir / runs.RECIPE, recipe_to_yaml(recipe))
         write_text(run_dir / runs.INDICES, json.dumps(splits.indices_record()))
     barrier(place)
@@ -141,11 +155,16 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
                         tracking_uri=recipe.log.tracking_uri, project=recipe.log.project) if place.is_main else []
     trainer = Trainer(recipe, model, train_batches, val_batches, place, run_dir, [*sinks, *callbacks],
                       classes=splits.classes)
-    if resume:
-        trainer.restore(ckpt_io.resolve_checkpoint(run_dir, prefer=runs.LAST))
+    if resume and (run_dir / runs.LAST).is_file():
+        trainer.restore(run_dir / runs.LAST)
+    # else: killed before its first checkpoint, so the run starts again from step 0 in its own folder
+    if place.is_main:
+        warn_if_oversubscribed()
     try:
-        status = trainer.fit(stop_after=stop_after)
-        result = RunResult(run_dir, status, model=trainer.model, classes=list(splits.classes))
+        with training_slot():
+            status = trainer.fit(stop_after=stop_after)
+        result = RunResult(run_dir, status, model=trainer.model, classes=list(splits.classes),
+                           exit_code=trainer.stop_exit_code)
         if status == "finished" and place.is_main:
             result.test = final_evaluation(recipe, trainer, splits, run_dir)
     except BaseException:
@@ -159,15 +178,17 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
     return result
 
 
-def _check_resumable(run_dir: Path, recipe: Recipe, splits: Splits) -> None:
-    """Refuse to continue a run whose recipe or data split changed since it started."""
+def _check_resumable(run_dir: Path, recipe: Recipe, splits: Splits, allow_changed: Iterable[str]) -> None:
+    """Refuse to continue a run whose recipe (beyond `allow_changed` keys) or data split changed."""
     last = run_dir / runs.LAST
     if last.is_file():
-        saved = ckpt_io.load_checkpoint(last).get("recipe_sha256")
-        if saved is not None and saved != training_fingerprint(recipe):
+        saved = ckpt_io.load_checkpoint(last).get("training_values")
+        changed = [key for key in changed_keys(saved, recipe) if key not in set(allow_changed)] if saved else []
+        if changed:
             raise CifarlabError(
-                f"{run_dir / runs.RECIPE} changed since the run started, so --resume cannot continue it exactly; "
-                f"undo the edit, or start a new run from the edited recipe: cifarlab train {run_dir / runs.RECIPE}")
+                f"{run_dir / runs.RECIPE} changed since the run started ({', '.join(changed)}), so --resume cannot "
+                f"continue it exactly; undo the edit, pass --allow-changed {' '.join(changed)} if the change is safe "
+                f"(e.g. train.epochs to extend a run), or start a new run: cifarlab train {run_dir / runs.RECIPE}")
     indices = run_dir / runs.INDICES
     if indices.is_file() and json.loads(indices.read_text()) != splits.indices_record():
         raise CifarlabError(
@@ -191,7 +212,7 @@ def final_evaluation(recipe: Recipe, trainer: Trainer, splits: Splits, run_dir: 
         ckpt_io.load_model_state(model, ckpt_io.load_checkpoint(best)["model"], str(best))
         weights_label = "best checkpoint"
     kw = dict(mean=splits.mean, std=splits.std, tta=recipe.eval.tta, batch_size=recipe.eval.batch_size,
-              channels_last=recipe.train.channels_last, **eval_geometry(recipe.augment))
+              channels_last=recipe.train.channels_last, **evaluation_geometry(model, recipe))
     if recipe.train.precision == "bf16":
         kw["autocast_dtype"] = torch.bfloat16
     test = None
@@ -216,18 +237,19 @@ def final_evaluation(recipe: Recipe, trainer: Trainer, splits: Splits, run_dir: 
     return test
 
 
-def load_run_recipe(run_dir: Path) -> Recipe:
+def load_run_recipe(run_dir: Path, check_machine: bool = True) -> Recipe:
+    """The recipe a run folder holds; `check_machine=False` to evaluate a run made on another machine."""
     path = Path(run_dir) / runs.RECIPE
     if not path.is_file():
         raise CifarlabError(f"{run_dir} is not a cifarlab run folder (no {runs.RECIPE}); give the folder a run wrote")
-    return load_recipe(path)
+    return load_recipe(path, check_machine=check_machine)
 
 
 def evaluate_saved(run_or_checkpoint: str | Path, split: str = "test", tta: Optional[str] = None) -> dict:
     """Evaluate a finished run's best checkpoint (or a given .pt) on `split`; refresh its report.md."""
     path = ckpt_io.resolve_checkpoint(run_or_checkpoint)
     run_dir = path.parent
-    recipe = load_run_recipe(run_dir)
+    recipe = load_run_recipe(run_dir, check_machine=False)
     state = ckpt_io.load_checkpoint(path)
     splits = prepare_splits(recipe.data, recipe.seed)
     if split == "val" and not len(splits.val_images):
@@ -237,6 +259,6 @@ def evaluate_saved(run_or_checkpoint: str | Path, split: str = "test", tta: Opti
     images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
     result = evaluate_split(model, images, labels, state["classes"], run_dir, mean=state["mean"], std=state["std"],
                             split_name=split, tta=tta or recipe.eval.tta, batch_size=recipe.eval.batch_size,
-                            model_label=path.name, **eval_geometry(recipe.augment))
+                            model_label=path.name, **evaluation_geometry(model, recipe))
     write_report(run_dir)
     return result

@@ -12,6 +12,7 @@ from typing import Optional
 import torch
 
 from cifarlab.models import create
+from cifarlab.models.layers import CIFAR_INPUT_SIZE
 from cifarlab.models.summary import count_parameters, multiply_adds
 from cifarlab.runs import Run
 from cifarlab.train.checkpoint import load_checkpoint
@@ -47,7 +48,7 @@ def training_cost(run: Run) -> dict:
     times = [r["time_s"] for r in run.history if r.get("time_s") is not None]
     speeds = [r["images_per_s"] for r in run.history if r.get("images_per_s") is not None]
     return {
-        "train_time_s": round(sum(times), 1) if times else None,
+        "train_time_s": round(sum(times), 3) if times else None,
         "images_per_s": round(statistics.median(speeds)) if speeds else None,
     }
 
@@ -76,7 +77,7 @@ def model_size(run: Run, with_macs: bool = True) -> dict:
     macs = None
     if with_macs:
         side = run.recipe.augment.crop or run.recipe.augment.resize
-        input_size = (3, side, side) if side else None
+        input_size = (3, side, side) if side else tuple(getattr(model, "input_size", CIFAR_INPUT_SIZE))
         try:
             macs = multiply_adds(model, input_size)
         except (RuntimeError, NotImplementedError):  # an operator without a meta kernel

@@ -17,7 +17,7 @@ RESULT_COLUMNS = ["seed", "test_top1", "test_top5", "test_loss", "test_ece", "va
                   "train_time_s", "wall_s", "run"]
 # Summary columns: (results column, heading, decimals).
 SUMMARY_METRICS = [("test_top1", "test top-1 (%)", 2), ("test_top5", "test top-5 (%)", 2), ("test_loss", "test loss", 4),
-                   ("test_ece", "test ECE", 4), ("val_best_top1", "best val top-1 (%)", 2), ("train_time_s", "train time (s)", 0)]
+                   ("test_ece", "test ECE", 4), ("val_best_top1", "best val top-1 (%)", 2), ("train_time_s", "train time (s)", 1)]
 
 
 def result_row(outcome: Outcome, sweep_dir: Path) -> dict:

@@ -14,6 +14,8 @@ from cifarlab.models.input_config import CIFAR_INPUT_SIZE, InputConfig
 from cifarlab.models.portable import is_portable_file, load_portable
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
+# Name prefixes that stand for a whole outside catalogue (`timm/resnet50`): prefix -> (rest of name -> constructor).
+_PREFIXES: dict[str, Callable[[str], Callable[..., nn.Module]]] = {}
 
 
 def _origin(fn: Callable) -> str:
@@ -53,6 +55,11 @@ def register_variant(name: str, build: Callable[..., nn.Module], doc: str, **fix
     register_model(constructor)
 
 
+def register_prefix(prefix: str, resolve: Callable[[str], Callable[..., nn.Module]]) -> None:
+    """Resolve every name starting with `prefix` by `resolve(rest_of_name)`, which returns a constructor."""
+    _PREFIXES[prefix] = resolve
+
+
 def _load_families() -> None:
     # Importing the family modules fills the registry; done lazily to keep `import cifarlab` cheap.
     from cifarlab.models import zoo  # noqa: F401
@@ -67,6 +74,9 @@ def names() -> list[str]:
 def constructor_of(name: str) -> Callable[..., nn.Module]:
     """The constructor registered as `name`; an unknown name is an error listing the closest names."""
     _load_families()
+    for prefix, resolve in _PREFIXES.items():
+        if name.startswith(prefix):
+            return resolve(name[len(prefix):])
     if name not in _MODELS:
         close = difflib.get_close_matches(name, _MODELS, n=5, cutoff=0.5)
         hint = f" Closest: {', '.join(close)}." if close else ""
@@ -86,7 +96,10 @@ def create(
     file written by `cifarlab export`; for such a file `name`, `num_classes` and the options
     may be left out (they are read from it). The model carries `model.input_config`.
     """
-    if weights is not None and is_portable_file(weights):
+    # A prefixed name (`timm/resnet50`) loads any .safetensors state dict itself, with its own head.
+    _load_families()
+    prefixed = name is not None and name.startswith(tuple(_PREFIXES))
+    if weights is not None and is_portable_file(weights) and not prefixed:
         return load_portable(weights, name, num_classes, options)
     if name is None:
         raise CifarlabError(

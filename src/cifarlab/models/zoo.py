@@ -13,6 +13,8 @@ from cifarlab.models import (
     resnet,  # noqa: F401
     resnet9,  # noqa: F401
     resnext,  # noqa: F401
+    timm_cifar,  # noqa: F401  (timm/<name>; timm itself is imported only when one is built)
     vgg,  # noqa: F401
+    vgg_a,  # noqa: F401
     wrn,  # noqa: F401
 )

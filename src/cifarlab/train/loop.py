@@ -9,8 +9,6 @@ points, and nothing calls `.item()` per step.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +39,26 @@ from cifarlab.train.step import Optimisation, autocast_for, training_step
 _NOT_TRAINING = ("name", "description", "out_dir", "eval", "log")
 
 
-def training_fingerprint(recipe: Recipe) -> str:
-    """sha256 of every recipe value the training depends on (not the run's name, folder, logging or evaluation)."""
-    values = {key: value for key, value in recipe_to_dict(recipe).items() if key not in _NOT_TRAINING}
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+def training_values(recipe: Recipe) -> dict:
+    """Every recipe value the training depends on, flattened to dotted keys (not the run's name,
+    folder, logging or evaluation): a checkpoint keeps them so a resume can name what changed."""
+    flat: dict = {}
+
+    def walk(value, prefix: str) -> None:
+        if isinstance(value, dict) and value and not prefix.endswith("options"):
+            for key, inner in value.items():
+                walk(inner, f"{prefix}.{key}" if prefix else key)
+        else:
+            flat[prefix] = value
+
+    walk({k: v for k, v in recipe_to_dict(recipe).items() if k not in _NOT_TRAINING}, "")
+    return flat
+
+
+def changed_keys(saved: dict, recipe: Recipe) -> list[str]:
+    """Dotted keys whose training value differs between a checkpoint and `recipe`."""
+    now = training_values(recipe)
+    return sorted(key for key in set(saved) | set(now) if saved.get(key) != now.get(key))
 
 
 @dataclass
@@ -87,8 +101,9 @@ class Trainer:
         self.progress = Progress()
         self.window = MetricsWindow(device)
         self.stop_requested = False  # set by a callback (or a signal) to end the run after this step
-        # Saved in checkpoints, so --resume can tell that recipe.yaml was edited in between.
-        self.recipe_sha256 = training_fingerprint(recipe)
+        # Saved in checkpoints, so --resume can name the keys of recipe.yaml edited in between.
+        self.training_values = training_values(recipe)
+        self.stop_exit_code: Optional[int] = None  # 130 after Ctrl-C, 143 after SIGTERM
 
     def _wrap(self, model: nn.Module) -> nn.Module:
         if self.place.world_size > 1:
@@ -111,7 +126,7 @@ class Trainer:
             progress=vars(self.progress).copy(), window=self.window.state_dict(), model_name=self.recipe.model.name,
             num_classes=self.num_classes, classes=list(self.classes),
             mean=list(self.train_batches.mean), std=list(self.train_batches.std), recipe_name=self.recipe.name,
-            recipe_sha256=self.recipe_sha256,
+            training_values=self.training_values,
         )
 
     def save(self, name: str) -> None:
@@ -155,6 +170,7 @@ class Trainer:
                     if step % self.steps_per_epoch == 0 or step == self.total_steps:
                         self._end_epoch()
                     if signal_stop.requested or self.stop_requested or (stop_after is not None and step >= stop_after):
+                        self.stop_exit_code = signal_stop.exit_code
                         self._check_finite()
                         self.save(runs.LAST)
                         status = "stopped"

@@ -7,6 +7,7 @@ from torch import nn
 
 from cifarlab.config.recipe import OptimConfig
 from cifarlab.errors import CifarlabError
+from cifarlab.train.freezing import head_parameters
 
 
 def peak_lr(cfg: OptimConfig, batch_size: int) -> float:
@@ -23,7 +24,8 @@ NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 def parameter_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
     """Weights; normalisation-layer parameters; other biases. Each group carries `lr_scale`.
 
-    Normalisation parameters and biases may skip weight decay (`no_decay_norm_bias`).
+    Normalisation parameters and biases may skip weight decay (`no_decay_norm_bias`). With
+    `backbone_lr_scale` != 1 every group is split into head and backbone (see `split_backbone`).
     Normalisation parameters take `bias_lr_scale` times the lr, with their weight decay divided
     by the same factor so that the decay per step (lr x wd) is unchanged, as airbench does.
     """
@@ -45,7 +47,22 @@ def parameter_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
         {"params": norms, "weight_decay": decay_nb / scale if scale > 0 else decay_nb, "lr_scale": scale},
         {"params": biases, "weight_decay": decay_nb, "lr_scale": 1.0},
     ]
+    if cfg.backbone_lr_scale != 1.0:
+        groups = split_backbone(groups, head_parameters(model, "optim.backbone_lr_scale"), cfg.backbone_lr_scale)
     return [g for g in groups if g["params"]]
+
+
+def split_backbone(groups: list[dict], head: set[int], backbone_lr_scale: float) -> list[dict]:
+    """Each group split in two: the head's parameters as they were, the backbone's at `backbone_lr_scale` x the lr.
+
+    Discriminative fine-tuning (Howard & Ruder 2018): pretrained layers move slower than the new head.
+    """
+    split = []
+    for group in groups:
+        backbone = [p for p in group["params"] if id(p) not in head]
+        split.append({**group, "params": [p for p in group["params"] if id(p) in head]})
+        split.append({**group, "params": backbone, "lr_scale": group["lr_scale"] * backbone_lr_scale})
+    return split
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig, lr: float) -> torch.optim.Optimizer:

@@ -21,7 +21,7 @@ def run_epochs(console, trainer, clock, first_step=1, last_step=TOTAL_STEPS):
     for step in range(first_step, last_step + 1):
         clock.now += 2.5
         console.on_step(trainer, SimpleNamespace(step=step))
-        feed(console, trainer, [r for r in records_up_to(step, first_step=step)])
+        feed(console, trainer, records_up_to(step, first_step=step))
 
 
 def test_piped_output_is_a_start_line_one_line_per_epoch_and_a_final_line(trainer):
@@ -34,7 +34,8 @@ def test_piped_output_is_a_start_line_one_line_per_epoch_and_a_final_line(traine
     console.on_end(trainer, "finished")
     assert stream.getvalue() == (
         "sinktest lenet: training 8 steps (2 epochs of 4)\n"
-        "epoch 1/2  step 4/8  loss 1.7000  top1 20.00%  val_loss 1.4000  val_top1 40.00%  lr 0.025  1,234 img/s  2.5s  left 10.0s\n"
+        "epoch 1/2  step 4/8  loss 1.7000  top1 20.00%  val_loss 1.4000  val_top1 40.00%  lr 0.025  1,234 img/s  2.5s"
+        "  left 10.0s\n"
         "epoch 2/2  step 8/8  loss 1.5000  top1 40.00%  val_loss 1.3000  val_top1 50.00%  lr 0.0125  1,234 img/s  2.5s\n"
         "sinktest lenet: finished 8 steps in 25.0s; best val_top1 50.00% at step 8\n"
     )
@@ -80,3 +81,19 @@ def test_on_a_terminal_epoch_lines_stay_above_a_live_bar(trainer, monkeypatch):
     assert text.count(first) == 1 and text.count(second) == 1
     assert text.index("training 8 steps") < text.index(first) < text.index(second) < text.index("finished 8 steps")
     assert "8/8" in text[text.index(second):]  # the bar's last state, completed, under the last epoch line
+
+
+def test_a_run_that_failed_before_starting_prints_nothing(trainer):
+    stream = io.StringIO()
+    console = ConsoleProgress("sinktest lenet", stream=stream)
+    console.on_end(trainer, "failed")
+    assert stream.getvalue() == ""
+
+
+def test_a_failed_run_ends_with_the_step_it_reached(trainer):
+    stream, clock = io.StringIO(), FakeClock()
+    console = ConsoleProgress("sinktest lenet", stream=stream, clock=clock)
+    console.on_start(trainer, TOTAL_STEPS, 0)
+    run_epochs(console, trainer, clock, last_step=5)
+    console.on_end(trainer, "failed")
+    assert stream.getvalue().splitlines()[-1] == "sinktest lenet: failed at step 5 of 8 after 12.5s"

@@ -37,12 +37,14 @@ class ConsoleProgress(Callback):
         self.total_steps = self.start_step = self.step = 0
         self.steps_per_epoch: Optional[int] = None
         self.started_at = clock()
+        self.started = False
         self.best: Optional[tuple[float, int]] = None  # (val_top1, step) of the best epoch seen
 
     def on_start(self, trainer, total_steps: int, start_step: int) -> None:
         self.total_steps, self.start_step, self.step = total_steps, start_step, start_step
         self.steps_per_epoch = getattr(trainer, "steps_per_epoch", None)
         self.started_at = self.clock()
+        self.started = True
         self._print(self._start_line())
         if not self.plain:
             console = terminal_console(self.stream, force_terminal=self.force_terminal)
@@ -75,7 +77,8 @@ class ConsoleProgress(Callback):
 
     def on_end(self, trainer, status: str) -> None:
         self._stop_bar()
-        self._print(self._final_line(status))
+        if self.started:  # a run that failed while being set up has printed nothing to close
+            self._print(self._final_line(status))
 
     def _print(self, line: str) -> None:
         if self.bar is not None:

@@ -7,7 +7,6 @@ dashboard links each run's recipe to its own `final_test/...` scalars.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 

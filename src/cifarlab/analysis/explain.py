@@ -1,0 +1,123 @@
+"""Explain a trained run: pick test images, compute their Grad-CAM maps, draw the gallery."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from cifarlab.analysis.activation_maps import gradcam
+from cifarlab.analysis.gallery import Example, plot_gallery
+from cifarlab.analysis.target_layer import target_layer_name
+from cifarlab.data.prepare import prepare_splits
+from cifarlab.errors import CifarlabError
+from cifarlab.evaluate.predict import predict, preprocess
+from cifarlab.models import eval_geometry
+from cifarlab.runs import Run, load_run
+
+# Images predicted per pass while looking for enough correct and misclassified ones.
+SCAN_BATCH = 500
+
+
+@dataclass
+class Explanation:
+    """What the gallery shows: dataset indices, maps, predictions, and the layer explained."""
+
+    path: Path
+    layer: str
+    correct: list[int]  # indices into the split
+    misclassified: list[int]
+
+
+def split_images(run: Run, split: str = "test") -> tuple[Tensor, Tensor]:
+    """The uint8 images and labels of a run's `split` ("test" or "val"), as the run's recipe made them."""
+    splits = prepare_splits(run.recipe.data, run.recipe.seed)
+    if split == "val":
+        if not len(splits.val_images):
+            raise CifarlabError(f"run {run.dir} has no validation split (data.val_size=0); use the test split")
+        return splits.val_images, splits.val_labels
+    if split != "test":
+        raise CifarlabError(f"unknown split {split!r}; use test or val")
+    return splits.test_images, splits.test_labels
+
+
+def pick_examples(run: Run, images: Tensor, labels: Tensor, count: int, classes: Optional[Sequence[str]],
+                  seed: int, device: torch.device) -> tuple[list[int], list[int], Tensor]:
+    """Up to `count` correct and `count` misclassified image indices, in a seeded random order, and
+    the (len(images), C) probabilities of those looked at (zeros elsewhere).
+
+    The split is sorted by class, so images are drawn in a shuffled order; with `classes`, only
+    images of those true classes are drawn.
+    """
+    names = run.classes
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    if classes:
+        unknown = [name for name in classes if name not in names]
+        if unknown:
+            raise CifarlabError(f"unknown class names {unknown}; the run's classes are {', '.join(names)}")
+        wanted = torch.tensor([names.index(name) for name in classes])
+        order = order[torch.isin(labels[order], wanted)]
+    geometry = eval_geometry(run.model.input_config, run.recipe.augment)
+    probs = torch.zeros(len(images), len(names))
+    correct: list[int] = []
+    misclassified: list[int] = []
+    for start in range(0, len(order), SCAN_BATCH):
+        chunk = order[start : start + SCAN_BATCH]
+        probs[chunk] = predict(run.model, images[chunk], mean=run.mean, std=run.std, device=device, **geometry)
+        hits = probs[chunk].argmax(dim=1) == labels[chunk]
+        correct += chunk[hits].tolist()[: count - len(correct)]
+        misclassified += chunk[~hits].tolist()[: count - len(misclassified)]
+        if len(correct) >= count and len(misclassified) >= count:
+            break
+    return correct, misclassified, probs
+
+
+def explain_run(
+    run_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    method: str = "gradcam",
+    count: int = 8,
+    classes: Optional[Sequence[str]] = None,
+    layer: Optional[str] = None,
+    split: str = "test",
+    seed: int = 0,
+    device: str | None = None,
+) -> Explanation:
+    """Write a Grad-CAM gallery of `count` correct and `count` misclassified images of a run's split.
+
+    Each map explains the class the model predicted. Returns what was shown.
+    """
+    if count < 1:
+        raise CifarlabError(f"--images {count}: show at least 1 image per group")
+    run = load_run(run_dir)
+    place = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = run.model.to(place)
+    images, labels = split_images(run, split)
+    correct, misclassified, probs = pick_examples(run, images, labels, count, classes, seed, place)
+    geometry = eval_geometry(model.input_config, run.recipe.augment)
+    chosen = correct + misclassified
+    if not chosen:
+        raise CifarlabError(f"no {split} images of classes {list(classes or [])} to explain; name other classes")
+    if layer is None:
+        example = preprocess(images[chosen[:1]].to(place), torch.tensor(run.mean, device=place),
+                             torch.tensor(run.std, device=place),
+                             (geometry["resize"],) * 2 if geometry else None)
+        layer = target_layer_name(model, example)
+    predicted = probs[chosen].argmax(dim=1)
+    maps = gradcam(model, images[chosen], method, target_layer=layer, targets=predicted, mean=run.mean,
+                   std=run.std, resize=geometry.get("resize"))
+    names = run.classes
+    examples = [
+        Example(images[index], maps[position], names[labels[index]], names[predicted[position]],
+                float(probs[index, predicted[position]]))
+        for position, index in enumerate(chosen)
+    ]
+    label = "Grad-CAM" if method == "gradcam" else "Grad-CAM++"
+    title = f"{label} of {run.recipe.model.name} ({run.dir.name}) at layer {layer}, explaining the predicted class"
+    path = plot_gallery(examples[: len(correct)], examples[len(correct) :], out, title)
+    return Explanation(path=path, layer=layer, correct=correct, misclassified=misclassified)
