@@ -103,22 +103,24 @@ def train(recipe: RecipeLike, *, model: Optional[nn.Module] = None, data: DataLi
 
 
 def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Optional[str] = None, split: str = "test",
-             tta: str = "none", *, mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
-             batch_size: int = 500) -> dict:
+             tta: Optional[str] = None, *, mean: Optional[Sequence[float]] = None,
+             std: Optional[Sequence[float]] = None, batch_size: int = 500) -> dict:
     """Score a run (or a run folder, or a model) on a split: returns top1, top5, loss, ece and more.
 
-    A run is scored on its own dataset and, for "val", its own validation images; a bare model on
-    `data` (default cifar10), normalised with `mean`/`std` (default: its preprocessing, else the
-    training images' statistics). Nothing is written.
+    A run is scored as its final evaluation was (its own dataset, TTA, geometry and precision;
+    "val" means its own validation images), so `evaluate(load_run(path))` gives `run.test` again;
+    `tta` overrides its TTA. A bare model is scored on `data` (default cifar10) with `tta` (default
+    none), normalised with `mean`/`std` (default: its input config, else the training images'
+    statistics). Nothing is written.
     """
     from cifarlab.data.prepare import prepare_splits
     from cifarlab.data.stats import channel_stats
     from cifarlab.evaluate import score_split
-    from cifarlab.experiments.run import evaluation_geometry, model_normalisation
+    from cifarlab.experiments.run import evaluation_options, model_normalisation
 
     if split not in ("val", "test"):
         raise CifarlabError(f"split must be 'val' or 'test', got {split!r}")
-    geometry: dict = {}
+    options: dict = dict(tta=tta or "none", batch_size=batch_size)
     if isinstance(run_or_model, (str, os.PathLike)):
         run_or_model = load_run(run_or_model)
     if isinstance(run_or_model, Run):
@@ -127,7 +129,7 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
         splits = prepare_splits(recipe.data, recipe.seed)
         model, classes = run.model, run.classes
         mean, std = mean or run.mean, std or run.std
-        geometry = evaluation_geometry(model, recipe)
+        options = evaluation_options(model, recipe, tta)
         images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
         if not len(images):
             raise CifarlabError(f"run {run.dir} has no {split} images (data.val_size=0?); use split='test'")
@@ -140,7 +142,7 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
         if mean is None or std is None:
             stats = model_normalisation(model) or channel_stats(dataset.train_images)
             mean, std = mean or stats[0], std or stats[1]
-    scored = score_split(model, images, labels, classes, mean=mean, std=std, tta=tta, batch_size=batch_size, **geometry)
+    scored = score_split(model, images, labels, classes, mean=mean, std=std, **options)
     return dict(scored.summary)
 
 

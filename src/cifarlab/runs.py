@@ -39,6 +39,8 @@ CURVES = "curves.png"
 LR_FIND_JSON = "lr_find.json"
 LR_FIND_PLOT = "lr_find.png"
 WEIGHTS_NPZ = "weights.npz"
+ROBUSTNESS_JSON = "robustness.json"  # accuracy and ECE per corruption and severity
+ROBUSTNESS_PLOT = "robustness.png"  # its heatmap
 
 _EVAL_PREFIX, _EVAL_SUFFIX = "eval_", ".json"
 # Splits first in this order, any other (test_ema, corruptions ...) after them by name.

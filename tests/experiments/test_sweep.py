@@ -159,3 +159,13 @@ def test_the_fdu_zoo_sweep_file_resolves_to_the_fdu_table():
     fdu_recipe = yaml.safe_load((REPO / "configs" / "fdu" / "base.yaml").read_text())
     assert all(p.recipe.train.epochs == fdu_recipe["train"]["epochs"] and p.recipe.schedule.name == "plateau" for p in points)
     assert set(spec.reference["values"]) == set(models)
+
+
+def test_a_sweep_refuses_to_skip_runs_trained_with_another_recipe(zoo_sweep, recipe_file, tmp_path, capsys):
+    out = tmp_path / "zoo"
+    shutil.copytree(zoo_sweep, out)
+    before = (out / "results.csv").read_text()
+    assert main(["sweep", str(recipe_file), "--grid", *GRID, "--out", str(out), "optim.lr=0.2"]) == 2
+    err = capsys.readouterr().err
+    assert "4 of 4 sweep runs failed" in err and "differs in optim.lr" in err and "another --out" in err
+    assert (out / "results.csv").read_text() == before

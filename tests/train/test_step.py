@@ -62,3 +62,12 @@ def test_micro_batches_accumulate_to_the_full_batch_gradient():
         assert result.logits.shape == (8, 3)
     for full, split in zip(*grads):
         torch.testing.assert_close(full, split, rtol=1e-5, atol=1e-6)
+
+
+def test_auto_precision_is_bf16_exactly_where_the_device_has_bf16_units():
+    from cifarlab.train.step import has_bf16_units, resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == ("bf16" if has_bf16_units(cpu) else "fp32")
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    assert resolve_precision("auto", torch.device("meta")) == "fp32"  # no bf16 units known there

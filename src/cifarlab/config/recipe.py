@@ -106,7 +106,8 @@ class TrainConfig:
     steps: Optional[int] = bounded(None, 1, help="train for this many optimiser steps instead of epochs")
     batch_size: int = bounded(128, 1, help="training images per optimiser step (split over accumulate micro-batches and processes)")
     accumulate: int = bounded(1, 1, help="micro-batches per optimiser step (BiT batch_split)")
-    precision: Literal["fp32", "bf16", "fp16"] = setting("fp32", "autocast precision of the forward pass (fp16 adds a loss scaler)")
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = setting(
+        "fp32", "autocast precision of the forward pass (fp16 adds a loss scaler; auto: bf16 where the CPU or GPU has bf16 units)")
     channels_last: bool = setting(True, "channels_last memory format (faster convolutions on GPU)")
     compile: bool = setting(False, "torch.compile the model")
     grad_clip: Optional[float] = bounded(None, 0.0, help="clip gradients at this norm or value; null: no clipping")

@@ -24,7 +24,7 @@ _DEVICE_TYPES = ("cpu", "cuda", "mps")
 def validate_recipe(recipe: Recipe, where: Optional[Where] = None, check_machine: bool = True) -> None:
     """Refuse a recipe whose values cannot make a sensible run; `check_machine` also checks the device exists here."""
     where = where or (lambda key: "")
-    checks = [_learning_rates, _length, _batch, _lists, _sizes, _names, _seeds, _device_string]
+    checks = [_learning_rates, _length, _batch, _lists, _sizes, _names, _seeds, _device_string, _heavy_augment]
     if check_machine:
         checks.append(_device_present)
     for check in checks:
@@ -119,6 +119,13 @@ def _names(recipe: Recipe) -> Problem:
     if not recipe.out_dir.strip():
         return "out_dir", "out_dir is empty; give the folder run folders are made in, e.g. out_dir=runs"
     return None
+
+
+def _heavy_augment(recipe: Recipe) -> Problem:
+    # The op names and ranges live with the ops; spec.py is plain Python, cheap to import here.
+    from cifarlab.data.augment.spec import augment_problem
+
+    return augment_problem(recipe.augment, recipe.train.loss)
 
 
 def _seeds(recipe: Recipe) -> Problem:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Sequence
 
 import torch
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cifarlab.errors import CifarlabError
+from cifarlab.progress import track
 from cifarlab.evaluate.tta import check_tta_mode, tta_softmax
 
 Size = int | Sequence[int] | None
@@ -126,7 +128,8 @@ def predict(
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     outputs = []
     with eval_mode(model), torch.inference_mode():
-        for start in range(0, images.shape[0], batch_size):
+        starts = range(0, images.shape[0], batch_size)
+        for start in track(starts, f"predicting {images.shape[0]} images (tta {tta})", stream=sys.stderr):
             batch = images[start : start + batch_size].to(device, non_blocking=True)
             x = preprocess(batch, mean_t, std_t, resize_hw, crop_hw).contiguous(memory_format=memory_format)
             with autocast:

@@ -7,6 +7,7 @@ for the final evaluation of the selected checkpoint.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from cifarlab.runs import (
     METRICS,
     RECIPE,
     REPORT,
+    ROBUSTNESS_JSON,
+    ROBUSTNESS_PLOT,
     confusion_plot_file,
     misclassified_plot_file,
     read_evaluations,
@@ -135,12 +138,43 @@ def _images_section(run_dir: Path, evals: dict[str, dict]) -> list[str]:
         wanted += [(f"{split}: confusion", confusion_plot_file(split)),
                    (f"{split}: highest-loss errors", misclassified_plot_file(split)),
                    (f"{split}: reliability", reliability_plot_file(split))]
-    wanted += [(p.stem, p.name) for p in sorted(run_dir.glob("*.png"))]
+    wanted += [(p.stem, p.name) for p in sorted(run_dir.glob("*.png")) if p.name != ROBUSTNESS_PLOT]
     for title, name in wanted:
         if name not in shown and (run_dir / name).is_file():
             shown.add(name)
             lines += [f"### {title}", "", f"![{title}]({name})", ""]
     return lines if shown else []
+
+
+def _robustness_section(run_dir: Path) -> list[str]:
+    """robustness.json (`cifarlab robustness eval`) as a table: top-1 per corruption and severity."""
+    path = run_dir / ROBUSTNESS_JSON
+    if not path.is_file():
+        return []
+    try:
+        result = json.loads(path.read_text())
+        severities = [str(s) for s in result["severities"]]
+        lines = ["## Robustness to corruptions", "",
+                 f"Scored on {result['source']} ({result['num_images']} images per severity), "
+                 f"{result['model_label']}, {tta_label(result.get('tta'))}. mCE is the mean over corruptions of "
+                 "the error averaged over severities; relative mCE is mCE minus the clean error.", "",
+                 "| | |", "|---|---|",
+                 f"| clean top-1 | {_percent(result['clean']['top1'])} |",
+                 f"| mean corrupted top-1 | {_percent(result['mean_corrupted_accuracy'])} |",
+                 f"| mCE | {_percent(result['mean_corruption_error'])} |",
+                 f"| relative mCE | {_percent(result['relative_mce'])} |", "",
+                 "| corruption | " + " | ".join(f"severity {s}" for s in severities) + " | mean |",
+                 "|---|" + "---|" * (len(severities) + 1)]
+        for name, row in result["accuracy"].items():
+            cells = [_percent(row.get(s)) for s in severities] + [_percent(result["mean_accuracy"].get(name))]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("| ECE (all corruptions) | "
+                     + " | ".join(_percent(result["ece_per_severity"].get(s)) for s in severities) + " | |")
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CifarlabError(f"{path} is damaged ({exc!r}); delete it and run `cifarlab robustness eval` again") from None
+    if (run_dir / ROBUSTNESS_PLOT).is_file():
+        lines += ["", f"![robustness heatmap]({ROBUSTNESS_PLOT})"]
+    return lines + [""]
 
 
 def write_report(run_dir: str | os.PathLike) -> Path:
@@ -162,6 +196,7 @@ def write_report(run_dir: str | os.PathLike) -> Path:
         lines += ["## Summary", "", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in summary] + [""]
     if evals:
         lines += _evaluation_section(evals, run_dir) + _most_confused_section(evals, run_dir)
+    lines += _robustness_section(run_dir)
     lines += _images_section(run_dir, evals)
     if (run_dir / RECIPE).is_file():
         lines += ["## Recipe", "", "```yaml", (run_dir / RECIPE).read_text().rstrip(), "```", ""]

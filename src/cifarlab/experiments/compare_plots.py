@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from cifarlab.evaluate.plots import save_figure
 from cifarlab.runs import Run
@@ -27,6 +28,7 @@ def plot_curves(runs: list[Run], names: list[str], path: str | Path) -> Path:
                     ax.plot(epochs, [100 * v for v in values] if percent else values, marker="." if len(points) < 30 else None,
                             label=name)
             ax.set(title=title, xlabel="epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
@@ -45,6 +47,8 @@ def plot_accuracy_vs_cost(rows: list[dict], path: str | Path) -> Path:
             ax.annotate(r["name"], (r[key] / scale, r["test_top1"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
         if shown and max(r[key] for r in shown) > 10 * min(r[key] for r in shown):
             ax.set_xscale("log")  # zoo models span orders of magnitude in size and time
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set(xlabel=label, ylabel="test top-1 (%)", title=f"accuracy vs {label.split(' (')[0]}")
         ax.grid(alpha=0.3)
         if not shown:

@@ -22,7 +22,7 @@ from cifarlab.runs import RECIPE, Run, load_run
 COLUMNS = [("name", "name", "{}"), ("model", "model", "{}"), ("test_top1", "test top-1 (%)", "{:.2f}"),
            ("test_top5", "top-5 (%)", "{:.2f}"), ("test_loss", "loss", "{:.4f}"), ("test_ece", "ECE", "{:.4f}"),
            ("params", "params (M)", "params"), ("macs", "mult-adds (M)", "macs"),
-           ("train_time_s", "train time (s)", "{:.0f}"), ("images_per_s", "images/s", "{:.0f}")]
+           ("train_time_s", "train time (s)", "{:.1f}"), ("images_per_s", "images/s", "{:.0f}")]
 CSV_COLUMNS = [key for key, _, _ in COLUMNS] + ["val_best_top1", "run"]
 
 
@@ -43,10 +43,21 @@ def run_folders(path: str | Path) -> list[Path]:
         return [path]
     holder = path / RUNS if (path / RUNS).is_dir() else path
     found = sorted(p for p in holder.iterdir() if (p / RECIPE).is_file()) if holder.is_dir() else []
+    grid_order = _grid_order(path)
+    found.sort(key=lambda folder: grid_order.get(folder.name, len(grid_order)))  # stable: the rest by name
     if not found:
         raise CifarlabError(f"{path} is neither a run folder (with {RECIPE}) nor a sweep or runs folder holding any; "
                             "give run folders (runs/<name>) or sweep folders (sweeps/<name>)")
     return found
+
+
+def _grid_order(sweep_dir: Path) -> dict[str, int]:
+    """Run folder name -> its row in the sweep's results.csv (grid order); empty for anything else."""
+    try:
+        with open(sweep_dir / "results.csv", newline="") as file:
+            return {Path(row["run"]).name: index for index, row in enumerate(csv.DictReader(file)) if row.get("run")}
+    except (OSError, KeyError, csv.Error):
+        return {}
 
 
 def _names(folders: list[Path]) -> list[str]:

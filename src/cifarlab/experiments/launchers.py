@@ -42,16 +42,23 @@ def _limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_logged(recipe, run_dir: str, log_path: str) -> tuple[str, Optional[float]]:
+def _run_logged(recipe_yaml: str, run_dir: str, log_path: str) -> tuple[str, Optional[float]]:
+    """A worker's or job's run: the recipe travels as YAML, as it is saved, not as pickled dataclasses."""
+    import yaml
+
+    from cifarlab.config import recipe_from_dict
     from cifarlab.experiments.sweep import run_point
 
+    recipe = recipe_from_dict(yaml.safe_load(recipe_yaml), source=f"the sweep's recipe for {Path(run_dir).name}")
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as log:
         return run_point(recipe, Path(run_dir), progress_stream=log)
 
 
-def _log_path(runs_dir: Path, point) -> str:
-    return str(runs_dir.parent / LOGS / f"{point.name}.log")
+def _submission(point, runs_dir: Path) -> tuple[str, str, str]:
+    from cifarlab.config import recipe_to_yaml
+
+    return recipe_to_yaml(point.recipe), str(runs_dir / point.name), str(runs_dir.parent / LOGS / f"{point.name}.log")
 
 
 def _skip_finished(points, runs_dir: Path) -> tuple[dict, list]:
@@ -95,8 +102,7 @@ def run_in_processes(points: list["Point"], runs_dir: Path, jobs: int, on_done: 
     context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools mid-use
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context,
                                                 initializer=_limit_threads, initargs=(threads,)) as pool:
-        futures = {pool.submit(_run_logged, p.recipe, str(runs_dir / p.name), _log_path(runs_dir, p)): (p, runs_dir / p.name)
-                   for p in todo}
+        futures = {pool.submit(_run_logged, *_submission(p, runs_dir)): (p, runs_dir / p.name) for p in todo}
         try:
             completed = ((*futures[f], f.result) for f in concurrent.futures.as_completed(futures))
             return _collect(points, done, completed, on_done)
@@ -136,7 +142,7 @@ def run_on_slurm(points: list["Point"], runs_dir: Path, options: dict, on_done: 
     jobs = []
     if todo:
         with executor.batch():
-            jobs = [executor.submit(_run_logged, p.recipe, str(runs_dir / p.name), _log_path(runs_dir, p)) for p in todo]
+            jobs = [executor.submit(_run_logged, *_submission(p, runs_dir)) for p in todo]
         for job, point in zip(jobs, todo):
             print(f"{point.name}: submitted as job {job.job_id}", file=sys.stderr, flush=True)
     owners = {job.job_id: (point, runs_dir / point.name) for job, point in zip(jobs, todo)}

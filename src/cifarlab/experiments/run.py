@@ -36,6 +36,7 @@ from cifarlab.train import checkpoint as ckpt_io
 from cifarlab.train.callbacks import Callback
 from cifarlab.train.distributed import Placement, barrier, setup, teardown
 from cifarlab.train.loop import Trainer, changed_keys
+from cifarlab.train.step import resolve_precision
 from cifarlab.train.sinks import build_sinks
 
 
@@ -81,6 +82,19 @@ def model_normalisation(model: nn.Module) -> Optional[tuple]:
 def evaluation_geometry(model: nn.Module, recipe: Recipe) -> dict:
     """`resize=side` (or nothing): evaluation sees the geometry the model was trained at."""
     return eval_geometry(getattr(model, "input_config", InputConfig()), recipe.augment)
+
+
+def evaluation_options(model: nn.Module, recipe: Recipe, tta: Optional[str] = None) -> dict:
+    """How a run's model is evaluated: its TTA, batch size, geometry, memory format and precision.
+
+    The final evaluation, `cifarlab eval` and `cifarlab.evaluate` all use these, so they agree.
+    """
+    options = dict(tta=tta or recipe.eval.tta, batch_size=recipe.eval.batch_size,
+                   channels_last=recipe.train.channels_last, **evaluation_geometry(model, recipe))
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    if resolve_precision(recipe.train.precision, device) == "bf16":
+        options["autocast_dtype"] = torch.bfloat16
+    return options
 
 
 def build_batches(recipe: Recipe, splits: Splits, place: Placement,
@@ -211,10 +225,7 @@ def final_evaluation(recipe: Recipe, trainer: Trainer, splits: Splits, run_dir: 
     if best.is_file():
         ckpt_io.load_model_state(model, ckpt_io.load_checkpoint(best)["model"], str(best))
         weights_label = "best checkpoint"
-    kw = dict(mean=splits.mean, std=splits.std, tta=recipe.eval.tta, batch_size=recipe.eval.batch_size,
-              channels_last=recipe.train.channels_last, **evaluation_geometry(model, recipe))
-    if recipe.train.precision == "bf16":
-        kw["autocast_dtype"] = torch.bfloat16
+    kw = dict(mean=splits.mean, std=splits.std, **evaluation_options(model, recipe))
     test = None
     evaluations = []
     if len(splits.val_images):
@@ -258,7 +269,6 @@ def evaluate_saved(run_or_checkpoint: str | Path, split: str = "test", tta: Opti
     ckpt_io.load_model_state(model, state["model"], str(path))
     images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
     result = evaluate_split(model, images, labels, state["classes"], run_dir, mean=state["mean"], std=state["std"],
-                            split_name=split, tta=tta or recipe.eval.tta, batch_size=recipe.eval.batch_size,
-                            model_label=path.name, **evaluation_geometry(model, recipe))
+                            split_name=split, model_label=path.name, **evaluation_options(model, recipe, tta))
     write_report(run_dir)
     return result

@@ -20,7 +20,7 @@ from cifarlab.atomic import write_text
 from cifarlab.config.recipe import Recipe
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.grid import Point
-from cifarlab.runs import LAST, eval_file
+from cifarlab.runs import LAST, RECIPE, eval_file
 
 RUNS = "runs"
 WALL_FILE = "sweep_wall.json"  # {"wall_s": training + evaluation time over all parts, "finished": bool}
@@ -64,6 +64,9 @@ def run_point(recipe: Recipe, run_dir: Path, runner: Optional[Runner] = None, **
     (progress_stream). Worker processes and cluster jobs call this too, so it must stay importable.
     """
     run_dir = Path(run_dir)
+    recipe = replace(recipe, name=run_dir.name, out_dir=str(run_dir.parent))
+    if (run_dir / RECIPE).is_file() and ((run_dir / LAST).is_file() or is_finished(run_dir)):
+        check_same_recipe(recipe, run_dir)
     if is_finished(run_dir):
         return "finished", wall_time(run_dir)
     if runner is None:
@@ -72,12 +75,33 @@ def run_point(recipe: Recipe, run_dir: Path, runner: Optional[Runner] = None, **
     if resume is None and run_dir.exists():
         shutil.rmtree(run_dir)  # a run that died before its first checkpoint: start it again
     before = (wall_time(run_dir) or 0.0) if resume else 0.0
-    recipe = replace(recipe, name=run_dir.name, out_dir=str(run_dir.parent))
     started = time.perf_counter()
     result = runner(recipe, resume=resume, **run_options)
     wall = before + time.perf_counter() - started
     write_text(run_dir / WALL_FILE, json.dumps({"wall_s": wall, "finished": result.status == "finished"}))
     return result.status, wall
+
+
+def _flat(mapping: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def check_same_recipe(recipe: Recipe, run_dir: Path) -> None:
+    """Refuse to skip or resume a run folder that was trained with another recipe (the sweep was edited since)."""
+    from cifarlab.config import load_recipe, recipe_to_dict
+
+    wanted, saved = _flat(recipe_to_dict(recipe)), _flat(recipe_to_dict(load_recipe(run_dir / RECIPE)))
+    # Values a run settles itself (optim.lr=find becomes the found rate) are not differences.
+    differ = sorted(k for k in wanted.keys() | saved.keys() if wanted.get(k) != saved.get(k) and wanted.get(k) != "find")
+    if differ:
+        raise CifarlabError(f"{run_dir} was trained with another recipe (it differs in {', '.join(differ[:5])}); "
+                            "give the sweep another --out, or delete that run folder to train it again")
 
 
 def pending(points: list[Point], runs_dir: Path) -> list[Point]:

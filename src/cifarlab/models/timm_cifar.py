@@ -32,9 +32,9 @@ from cifarlab.errors import CifarlabError
 from cifarlab.models.input_config import InputConfig
 from cifarlab.models.registry import register_prefix
 from cifarlab.models.timm_weights import (
-    exported_normalisation,
     load_backbone_weights,
     read_state_dict,
+    recorded_normalisation,
     resolve_weights_file,
     to_timm_names,
 )
@@ -128,7 +128,7 @@ def build_timm_cifar(timm_name: str, num_classes: int = 10, weights: Optional[st
         load_backbone_weights(model, state, stem_key=f"{stem}.weight", classifier=classifier, removed=("maxpool.",),
                               source=str(source), model_name=PREFIX + timm_name)
         # Weights trained by cifarlab carry the statistics they were trained with; timm's carry theirs in the config.
-        mean, std = exported_normalisation(source) or (cfg["mean"], cfg["std"])
+        mean, std = recorded_normalisation(source) or (cfg["mean"], cfg["std"])
         model.input_config = InputConfig(mean=tuple(mean), std=tuple(std))
     else:
         model.input_config = InputConfig()  # random weights: the training data's own statistics

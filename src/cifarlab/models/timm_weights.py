@@ -4,7 +4,8 @@
 checkpoint), a folder holding `model.safetensors` or `pytorch_model.bin` (a Hugging Face
 snapshot), or the word `pretrained`: the model's default timm weights as the Hugging Face cache
 holds them (`models--timm--<name>.<tag>`), read without going online. torchvision's ResNet and
-ResNeXt state dicts use the same parameter names as timm's, so they load as they are.
+ResNeXt state dicts use the same parameter names as timm's, so they load as they are; a file
+written by `cifarlab export` or a run's checkpoint brings the mean/std it was trained with.
 
 The rebuilt stem conv is 3x3 where the pretrained one is larger (ResNet's 7x7, ConvNeXt's 4x4):
 its kernel is resampled to 3x3 and scaled by (k/3)^2 so each filter keeps the sum of its taps.
@@ -57,10 +58,11 @@ def how_to_get(timm_name: str, repo_id: str | None) -> str:
     if repo_id is None:
         return (f"timm publishes no weights for {timm_name}; give model.weights=FILE with a state dict you made, "
                 "or leave model.weights unset to train from random weights")
-    return (f"on a machine with internet run `python -c \"import timm; timm.create_model('{timm_name}', "
+    tagged = repo_id.split("/")[-1]
+    return (f"on a machine with internet run `python -c \"import timm; timm.create_model('{tagged}', "
             f"pretrained=True)\"` and copy its Hugging Face cache ({hub_cache_dir()}) here, or download "
             f"model.safetensors from https://huggingface.co/{repo_id} and give model.weights=PATH "
-            "(a torchvision resnet50 / resnext50_32x4d .pth file works too)")
+            "(for ResNet and ResNeXt names a torchvision state dict such as resnet50-*.pth works too)")
 
 
 def resolve_weights_file(weights: str, timm_name: str, repo_id: str | None) -> Path:
@@ -106,19 +108,22 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
     return {key.removeprefix("module."): value for key, value in state.items()}
 
 
-def exported_normalisation(path: Path) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
-    """(mean, std) a file written by `cifarlab export` records for its weights; None for any other file."""
-    from cifarlab.models.portable import FORMAT, read_header
+def recorded_normalisation(path: Path) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """(mean, std) that cifarlab recorded with the weights (an exported file, a run's checkpoint); None otherwise."""
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
 
-    if path.suffix != ".safetensors":
-        return None
-    from safetensors import safe_open
+        from cifarlab.models.portable import FORMAT, read_header
 
-    with safe_open(str(path), framework="pt") as handle:
-        if (handle.metadata() or {}).get("format") != FORMAT:
-            return None
-    config = read_header(path).input_config
-    return (config.mean, config.std) if config.mean is not None else None
+        with safe_open(str(path), framework="pt") as handle:
+            if (handle.metadata() or {}).get("format") != FORMAT:
+                return None
+        config = read_header(path).input_config
+        return (config.mean, config.std) if config.mean is not None else None
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if isinstance(checkpoint, dict) and checkpoint.get("mean") is not None and checkpoint.get("std") is not None:
+        return tuple(checkpoint["mean"]), tuple(checkpoint["std"])
+    return None
 
 
 def to_timm_names(state: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:

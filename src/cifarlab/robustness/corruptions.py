@@ -49,6 +49,8 @@ DETERMINISTIC: frozenset[str] = frozenset(
 )
 # The CIFAR constants are set for this side; other sizes would need other constants.
 SIDE = 32
+# Images corrupted at once: bounds memory (spatter's distance transform grows as side^3 per image).
+BLOCK = 1000
 
 
 def check_corruption(name: str) -> str:
@@ -74,10 +76,10 @@ def corruption_generator(name: str, severity: int, seed: int) -> torch.Generator
 def corrupt(images: Tensor, name: str, severity: int, seed: int = 0) -> Tensor:
     """Corrupt uint8 images (N, 3, 32, 32) with corruption `name` at `severity` 1-5; uint8 out.
 
-    The same images, name, severity and seed give the same result; random draws cover the
-    whole batch, so a slice of the output equals the output of the slice only for the
-    corruptions in `DETERMINISTIC`. Values are clipped to [0, 1] and truncated to 8 bits as
-    the published generation code does.
+    The same images, name, severity and seed give the same result. Blocks of `BLOCK` images
+    are corrupted in turn from one random stream, so a slice of the output equals the output
+    of the slice only for the corruptions in `DETERMINISTIC`. Values are clipped to [0, 1]
+    and truncated to 8 bits as the published generation code does.
     """
     check_corruption(name)
     check_severity(severity)
@@ -90,6 +92,9 @@ def corrupt(images: Tensor, name: str, severity: int, seed: int = 0) -> Tensor:
     if images.shape[0] == 0:
         return images.clone()
     generator = corruption_generator(name, severity, seed)
-    result = _FUNCTIONS[name](images.float() / 255, severity, generator)
-    # A small lift keeps values that are exact multiples of 1/255 on their own level.
-    return torch.floor(result.clamp(0, 1) * 255 + 1e-3).to(torch.uint8)
+    blocks = []
+    for start in range(0, images.shape[0], BLOCK):
+        result = _FUNCTIONS[name](images[start : start + BLOCK].float() / 255, severity, generator)
+        # A small lift keeps values that are exact multiples of 1/255 on their own level.
+        blocks.append(torch.floor(result.clamp(0, 1) * 255 + 1e-3).to(torch.uint8))
+    return torch.cat(blocks)

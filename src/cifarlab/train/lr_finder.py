@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -16,6 +17,7 @@ from cifarlab import runs
 from cifarlab.atomic import atomic_path, write_text
 from cifarlab.config.recipe import Recipe
 from cifarlab.data.pipeline import BatchPipeline
+from cifarlab.progress import track
 from cifarlab.train.losses import get_loss
 from cifarlab.train.optim import build_optimizer
 from cifarlab.train.step import Optimisation, training_step
@@ -49,7 +51,7 @@ def lr_range_test(recipe: Recipe, model: torch.nn.Module, batches: BatchPipeline
     losses: list[float] = []
     smooth, best = 0.0, math.inf
     epoch, stream = 0, iter(())
-    for i in range(num_steps):
+    for i in track(range(num_steps), "LR range test", stream=sys.stderr):
         batch = next(stream, None)
         if batch is None:
             stream = batches.epoch(epoch)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -21,8 +22,29 @@ from cifarlab.train.losses import LossFn
 from cifarlab.train.optim import set_lr
 
 
+def has_bf16_units(device: torch.device) -> bool:
+    """Whether `device` computes bf16 natively: a GPU that supports it, or a CPU with AVX-512 BF16 or AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: emulated bf16 is slower than fp32, so stay in fp32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto` becomes bf16 where the device has bf16 units, fp32 elsewhere; other values stay."""
+    if precision != "auto":
+        return precision
+    return "bf16" if has_bf16_units(device) else "fp32"
+
+
 def autocast_for(device: torch.device, precision: str):
-    """The autocast context for `precision` (fp32: none)."""
+    """The autocast context for `precision` (fp32: none; auto: see `resolve_precision`)."""
+    precision = resolve_precision(precision, device)
     if precision == "fp32":
         return nullcontext()
     if precision == "fp16" and device.type != "cuda":

@@ -104,16 +104,29 @@ def check_ops(ops: list[dict], key: str = "augment.ops") -> list[OpSetting]:
 
 def check_augment(augment: Any, loss: Optional[str] = None) -> None:
     """Check the heavy-augmentation settings of an AugmentConfig (and that train.loss agrees with them)."""
-    check_ops(augment.ops)
+    problem = augment_problem(augment, loss)
+    if problem is not None:
+        raise CifarlabError(problem[1])
+
+
+def augment_problem(augment: Any, loss: Optional[str] = None) -> Optional[tuple[str, str]]:
+    """(dotted key, message) of the first problem of the heavy-augmentation settings, or None."""
+    try:
+        check_ops(augment.ops)
+    except CifarlabError as exc:
+        return "augment.ops", str(exc)
     js = augment.policy == "augmix" and augment.augmix_js
     if augment.augmix_js and augment.policy != "augmix":
-        raise CifarlabError("augment.augmix_js=true needs augment.policy=augmix; set both, or augment.augmix_js=false")
+        return "augment.augmix_js", ("augment.augmix_js=true needs augment.policy=augmix; set both, "
+                                     "or augment.augmix_js=false")
     if js and (augment.mixup_alpha > 0 or augment.cutmix_alpha > 0):
-        raise CifarlabError("augment.augmix_js cannot be combined with MixUp/CutMix (their partner would cross the "
-                            "clean and augmented views); set augment.mixup_alpha=0 augment.cutmix_alpha=0")
+        return "augment.augmix_js", ("augment.augmix_js cannot be combined with MixUp/CutMix (their partner would "
+                                     "cross the clean and augmented views); set augment.mixup_alpha=0 "
+                                     "augment.cutmix_alpha=0")
     if loss is not None and js != (loss == "augmix_js"):
-        raise CifarlabError("the Jensen-Shannon loss and its views go together: set train.loss=augmix_js with "
-                            "augment.policy=augmix augment.augmix_js=true, or neither")
+        return "train.loss", ("the Jensen-Shannon loss and its views go together: set train.loss=augmix_js with "
+                              "augment.policy=augmix augment.augmix_js=true, or neither")
+    return None
 
 
 def _check_op(entry: Any, key: str) -> OpSetting:

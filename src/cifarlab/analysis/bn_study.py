@@ -1,0 +1,206 @@
+"""The BatchNorm landscape study: VGG-A with and without BatchNorm, probed along the gradient at every step.
+
+Santurkar, Tsipras, Ilyas, Madry, "How Does Batch Normalization Help Optimization?", NeurIPS 2018
+(arXiv:1805.11604). Both nets train at each learning rate from one initialisation per net, on the same
+batches (the batch pipeline is a pure function of seed, epoch and batch index). At step t, with
+weights w and the training loss's gradient g on that step's batch (read after `training_step`,
+which leaves them in `.grad`), every `probe_every` steps the study moves a copy of the net to
+w' = w - eta * g for each probed step size eta and records, on the same batch and in training mode:
+
+    loss landscape          L(w')                                   (the variation of the loss along g)
+    gradient predictiveness ||grad L(w') - g||                      (how far the gradient moves along g)
+    effective beta-smoothness  max over eta of ||grad L(w') - g|| / ||w' - w||
+
+and at every step the training loss L(w) itself, whose spread over learning rates is the FDU
+"loss landscape" figure. Step sizes are multiples of the run's learning rate.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cifarlab.config.recipe import Recipe
+from cifarlab.data.pipeline import Batch, BatchPipeline
+from cifarlab.data.prepare import prepare_splits
+from cifarlab.errors import CifarlabError
+from cifarlab.models import create
+from cifarlab.train.distributed import pick_device
+from cifarlab.train.losses import LossFn, get_loss
+from cifarlab.train.optim import build_optimizer
+from cifarlab.train.step import Optimisation, training_step
+
+MODELS = ("vgg_a", "vgg_a_bn")
+DEFAULT_LRS = (1e-3, 2e-3, 1e-4, 5e-4)
+
+
+@dataclass
+class ProbeTrace:
+    """What one training run recorded; probe rows are the steps in `probe_steps`, columns the step sizes."""
+
+    loss: np.ndarray  # (steps,) training loss L(w_t) on step t's batch
+    probe_steps: np.ndarray  # (probes,) the 0-based steps probed
+    step_sizes: np.ndarray  # (sizes,) eta of each probe column
+    path_loss: np.ndarray  # (probes, sizes) L(w_t - eta g_t)
+    gradient_change: np.ndarray  # (probes, sizes) ||grad L(w_t - eta g_t) - g_t||
+    gradient_norm: np.ndarray  # (probes,) ||g_t||
+
+    @property
+    def smoothness(self) -> np.ndarray:
+        """(probes,) effective beta-smoothness: the largest gradient change per unit of distance moved."""
+        distance = self.step_sizes[None, :] * self.gradient_norm[:, None]
+        ratio = np.divide(self.gradient_change, distance, out=np.zeros_like(self.gradient_change), where=distance > 0)
+        return ratio.max(axis=1)
+
+
+def _norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.sqrt(sum(t.double().square().sum() for t in tensors))
+
+
+def loss_and_gradient(model: nn.Module, params: list[nn.Parameter], batch: Batch, loss_fn: LossFn) -> tuple[float, list[torch.Tensor]]:
+    """The loss of `model` on `batch` in training mode (batch statistics, as a training step sees it) and its gradient."""
+    model.train()
+    loss = loss_fn(model(batch.inputs), batch.targets)
+    gradient = torch.autograd.grad(loss, params, allow_unused=True)
+    return float(loss.detach()), [torch.zeros_like(p) if g is None else g for p, g in zip(params, gradient)]
+
+
+def probe_training(model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer, loss_fn: LossFn,
+                   lr: float, step_sizes: Sequence[float], probe_every: int, device: torch.device) -> ProbeTrace:
+    """Train `model` on `batches` at `lr` with `training_step`, probing along the gradient every `probe_every` steps."""
+    if probe_every < 1 or not step_sizes or min(step_sizes) <= 0:
+        raise CifarlabError("the BN study needs probe_every >= 1 and positive step sizes; "
+                            "use e.g. --probe-every 4 --step-multiples 1 4 16")
+    params = [p for p in model.parameters() if p.requires_grad]
+    probe = copy.deepcopy(model)  # moved to w - eta g, so the trained model's own state is never touched
+    probe_params = [p for p in probe.parameters() if p.requires_grad]
+    opt = Optimisation(model=model, optimizer=optimizer, loss=loss_fn, device=device)
+    losses, steps, path_loss, change, norms = [], [], [], [], []
+    for step, batch in enumerate(batches):
+        probing = step % probe_every == 0
+        start = [p.detach().clone() for p in params] if probing else None
+        result = training_step(opt, batch.inputs, batch.targets, batch.labels, lr, step)
+        losses.append(result.loss)
+        if not probing:
+            continue
+        gradient = [torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for p in params]
+        row_loss, row_change = [], []
+        for eta in step_sizes:
+            with torch.no_grad():
+                for moved, w, g in zip(probe_params, start, gradient):
+                    moved.copy_(w - eta * g)
+            loss_there, gradient_there = loss_and_gradient(probe, probe_params, batch, loss_fn)
+            row_loss.append(loss_there)
+            row_change.append(float(_norm([a - b for a, b in zip(gradient_there, gradient)])))
+        steps.append(step)
+        path_loss.append(row_loss)
+        change.append(row_change)
+        norms.append(float(_norm(gradient)))
+    sizes = len(step_sizes)
+    return ProbeTrace(
+        loss=torch.stack(losses).float().cpu().numpy() if losses else np.zeros(0),
+        probe_steps=np.array(steps, dtype=np.int64), step_sizes=np.array(step_sizes, dtype=np.float64),
+        path_loss=np.array(path_loss, dtype=np.float64).reshape(-1, sizes),
+        gradient_change=np.array(change, dtype=np.float64).reshape(-1, sizes),
+        gradient_norm=np.array(norms, dtype=np.float64),
+    )
+
+
+def batch_stream(pipeline: BatchPipeline, steps: int) -> Iterator[Batch]:
+    """The first `steps` training batches, epoch after epoch: the same for every run of the study."""
+    epoch = 0
+    taken = 0
+    while taken < steps:
+        for batch in pipeline.epoch(epoch):
+            yield batch
+            taken += 1
+            if taken == steps:
+                return
+        epoch += 1
+
+
+@torch.no_grad()
+def validate(model: nn.Module, pipeline: BatchPipeline) -> tuple[float, float]:
+    """Mean cross-entropy and top-1 over every image of `pipeline`."""
+    model.eval()
+    loss = correct = 0.0
+    for batch in pipeline.epoch(0):
+        logits = model(batch.inputs).float()
+        loss += float(F.cross_entropy(logits, batch.labels, reduction="sum"))
+        correct += float((logits.argmax(1) == batch.labels).sum())
+    model.train()
+    count = len(pipeline.images)
+    return loss / count, correct / count
+
+
+@dataclass
+class StudyRun:
+    """One net at one learning rate: its trace, final validation scores and training time."""
+
+    model: str
+    lr: float
+    trace: ProbeTrace
+    val_loss: float
+    val_top1: float
+    time_s: float
+
+
+@dataclass
+class BNStudy:
+    """Every run of the study, nets in MODELS order, learning rates in the order given."""
+
+    models: list[str]
+    lrs: list[float]
+    step_multiples: list[float]
+    probe_every: int
+    steps: int
+    runs: list[StudyRun] = field(default_factory=list)
+
+    def run(self, model: str, lr: float) -> StudyRun:
+        return next(r for r in self.runs if r.model == model and r.lr == lr)
+
+
+def run_bn_study(recipe: Recipe, lrs: Sequence[float] = DEFAULT_LRS, step_multiples: Sequence[float] = (1, 10, 100),
+                 probe_every: int = 1, models: Sequence[str] = MODELS, on_run=None) -> BNStudy:
+    """Train each net of `models` at each learning rate on the recipe's data, optimiser and loss.
+
+    Per net, the weights are built once (seeded by `recipe.seed`) and copied into every learning
+    rate's run; `recipe.model.options` (width_multiplier, activation) apply to every net, and
+    `recipe.train.epochs` (or `steps`) sets the length. `on_run(study_run)` is called after each run.
+    """
+    if not lrs or min(lrs) <= 0:
+        raise CifarlabError("the BN study needs positive learning rates, e.g. --lrs 1e-3 2e-3 1e-4 5e-4")
+    device = pick_device(recipe.train.device)
+    splits = prepare_splits(recipe.data, recipe.seed)
+    common = dict(num_classes=splits.num_classes, mean=splits.mean, std=splits.std)
+    train = BatchPipeline(splits.train_images.to(device), splits.train_labels, batch_size=recipe.train.batch_size,
+                          augment=recipe.augment, label_smoothing=recipe.train.label_smoothing, seed=recipe.seed, **common)
+    val = BatchPipeline(splits.val_images.to(device), splits.val_labels, batch_size=recipe.eval.batch_size,
+                        shuffle=False, drop_last=False, **common) if len(splits.val_images) else None
+    steps = recipe.train.steps or max(math.ceil(recipe.train.epochs * len(train)), 1)
+    study = BNStudy(list(models), [float(lr) for lr in lrs], [float(m) for m in step_multiples], probe_every, steps)
+    loss_fn = get_loss(recipe.train.loss, recipe.train.label_smoothing)
+    for name in models:
+        torch.manual_seed(recipe.seed)
+        initial = copy.deepcopy(create(name, num_classes=splits.num_classes, **recipe.model.options).state_dict())
+        for lr in study.lrs:
+            model = create(name, num_classes=splits.num_classes, **recipe.model.options)
+            model.load_state_dict(initial)
+            model.to(device)
+            started = time.perf_counter()
+            trace = probe_training(model, batch_stream(train, steps), build_optimizer(model, recipe.optim, lr), loss_fn,
+                                   lr, [m * lr for m in study.step_multiples], probe_every, device)
+            elapsed = time.perf_counter() - started
+            val_loss, val_top1 = validate(model, val) if val is not None else (math.nan, math.nan)
+            study.runs.append(StudyRun(name, lr, trace, val_loss, val_top1, elapsed))
+            if on_run is not None:
+                on_run(study.runs[-1])
+    return study

@@ -1,0 +1,63 @@
+"""Loss-landscape figures: 1-D loss and accuracy curves, 2-D contour and surface."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from cifarlab.evaluate.plots import save_figure
+
+
+def plot_curve(coordinates: np.ndarray, loss: np.ndarray, accuracy: np.ndarray, path: str | os.PathLike,
+               xlabel: str, title: str, marks: Sequence[tuple[float, str]] = ()) -> Path:
+    """Loss (left axis) and accuracy (right axis) along one line; `marks` label points such as the runs."""
+    fig = Figure(figsize=(6.0, 4.0), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(coordinates, loss, color="tab:blue", marker=".", label="loss")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("cross-entropy loss", color="tab:blue")
+    twin = ax.twinx()
+    twin.plot(coordinates, 100 * accuracy, color="tab:red", marker=".", linestyle="--", label="accuracy")
+    twin.set_ylabel("accuracy (%)", color="tab:red")
+    twin.set_ylim(0, 100)
+    for position, label in marks:
+        ax.axvline(position, color="grey", linewidth=0.8, linestyle=":")
+        ax.annotate(label, (position, 1.0), xycoords=("data", "axes fraction"), fontsize=7, ha="center",
+                    va="bottom")
+    ax.set_title(title, fontsize=9, pad=14 if marks else 6)
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def plot_contour(coordinates: np.ndarray, loss: np.ndarray, path: str | os.PathLike, title: str,
+                 levels: int = 30) -> Path:
+    """Filled contours of the loss over the two directions; the trained weights are the cross at (0, 0)."""
+    fig = Figure(figsize=(5.4, 4.6), layout="constrained")
+    ax = fig.subplots()
+    # loss[i, j] is at (x_i, y_j): transposed so that rows follow y, as contourf expects.
+    filled = ax.contourf(coordinates, coordinates, loss.T, levels=levels, cmap="viridis")
+    ax.contour(coordinates, coordinates, loss.T, levels=levels, colors="white", linewidths=0.3)
+    ax.plot([0], [0], marker="x", color="red", markersize=8)
+    ax.set_xlabel("direction 1")
+    ax.set_ylabel("direction 2")
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(filled, ax=ax, label="cross-entropy loss")
+    return save_figure(fig, path)
+
+
+def plot_surface(coordinates: np.ndarray, loss: np.ndarray, path: str | os.PathLike, title: str) -> Path:
+    """The loss as a 3-D surface over the two directions."""
+    fig = Figure(figsize=(6.0, 5.0), layout="constrained")
+    ax = fig.add_subplot(projection="3d")
+    x, y = np.meshgrid(coordinates, coordinates, indexing="ij")
+    ax.plot_surface(x, y, loss, cmap="viridis", linewidth=0, antialiased=True)
+    ax.set_xlabel("direction 1")
+    ax.set_ylabel("direction 2")
+    ax.set_zlabel("loss")
+    ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)

@@ -1,0 +1,168 @@
+"""Score a run on every corruption x severity: accuracy, mean corruption error, ECE per severity.
+
+Definitions (errors are 1 - top-1 accuracy):
+- corruption error of a corruption: its error averaged over the severities scored;
+- `mean_corruption_error` (mCE): the mean of those over the corruptions scored. Unlike the
+  benchmark's mCE it is not divided by AlexNet's errors (no reference model is assumed);
+- `relative_mce`: mCE minus the clean error, how much error the corruptions add;
+- `ece_per_severity`: ECE (15 bins) over the images of all corruptions at that severity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from cifarlab import runs
+from cifarlab.atomic import write_text
+from cifarlab.data import load_dataset
+from cifarlab.errors import CifarlabError
+from cifarlab.evaluate import score_split, write_report
+from cifarlab.evaluate.tta import check_tta_mode
+from cifarlab.models import eval_geometry
+from cifarlab.models.input_config import InputConfig
+from cifarlab.robustness import dataset
+from cifarlab.robustness.corruptions import BENCHMARK, SEVERITIES, check_corruption, check_severity, corrupt
+
+BINS = 15
+
+
+def _ece(confidence: Tensor, correct: Tensor, bins: int = BINS) -> float:
+    """ECE from top-1 confidences and correctness, with the bins of cifarlab.evaluate.calibration."""
+    edges = torch.linspace(0.0, 1.0, bins + 1, dtype=confidence.dtype)
+    index = torch.bucketize(confidence, edges[1:-1], right=False)
+    count = torch.bincount(index, minlength=bins).double()
+    gap = torch.zeros(bins, dtype=torch.float64).index_add_(0, index, correct.double() - confidence.double())
+    return float(gap.abs().sum() / count.sum().clamp(min=1))
+
+
+def summarise(accuracy: dict[str, dict[str, float]], clean_top1: float) -> dict:
+    """Mean accuracy per corruption, mCE, mean corrupted accuracy and relative mCE of an accuracy table."""
+    mean_accuracy = {name: sum(row.values()) / len(row) for name, row in accuracy.items()}
+    mce = sum(1 - value for value in mean_accuracy.values()) / len(mean_accuracy)
+    return {
+        "mean_accuracy": mean_accuracy,
+        "mean_corruption_error": mce,
+        "mean_corrupted_accuracy": 1 - mce,
+        "clean_error": 1 - clean_top1,
+        "relative_mce": mce - (1 - clean_top1),
+    }
+
+
+def evaluate_robustness(
+    run_dir: str | os.PathLike,
+    *,
+    data: Optional[str | os.PathLike] = None,
+    corruptions: Optional[Sequence[str]] = None,
+    severities: Sequence[int] = SEVERITIES,
+    tta: Optional[str] = None,
+    limit: Optional[int] = None,
+    seed: int = 0,
+    on_scored: Optional[Callable[[str, int, float], None]] = None,
+) -> dict:
+    """Score a run's model (best.pt, else last.pt) on corrupted copies of its test set; write nothing.
+
+    `data` is a corrupted-set folder (`cifarlab robustness make`, or the published CIFAR-10-C /
+    CIFAR-100-C); without it the run's test set is corrupted here with `seed`. `corruptions`
+    defaults to the 15 of the benchmark (all those the folder holds with `data`); `limit` keeps
+    N evenly spaced images of the clean test set and of each severity (`dataset.spaced_indices`);
+    `tta` defaults to the recipe's. `on_scored(name,
+    severity, top1)` is called after each cell. Returns robustness.json's content.
+    """
+    run = runs.load_run(run_dir)
+    recipe = run.recipe
+    tta = check_tta_mode(tta or recipe.eval.tta)
+    severities = [check_severity(s) for s in severities]
+    if data is not None:
+        names = dataset.corruptions_in(data, corruptions)
+    else:
+        names = [check_corruption(name) for name in (corruptions or BENCHMARK)]
+    model = run.model
+    classes = run.classes
+    test = load_dataset(recipe.data.dataset, recipe.data.root)
+    chosen = dataset.spaced_indices(len(test.test_labels), limit)
+    clean_images, clean_labels = test.test_images[chosen], test.test_labels[chosen]
+    labels = dataset.read_labels(data, limit) if data is not None else clean_labels
+    if labels.numel() and int(labels.max()) >= len(classes):
+        raise CifarlabError(f"{data} has labels up to {int(labels.max())} but the run's model has {len(classes)} "
+                            "classes; use the corrupted set of the run's own dataset")
+    options = dict(mean=run.mean, std=run.std, tta=tta, batch_size=recipe.eval.batch_size,
+                   **eval_geometry(getattr(model, "input_config", InputConfig()), recipe.augment))
+    clean = score_split(model, clean_images, clean_labels, classes, **options).summary
+    accuracy: dict[str, dict[str, float]] = {}
+    ece: dict[str, dict[str, float]] = {}
+    pooled = {s: ([], []) for s in severities}
+    for name in names:
+        accuracy[name], ece[name] = {}, {}
+        for severity in severities:
+            if data is not None:
+                images = dataset.read_corruption(data, name, severity, limit)
+            else:
+                images = corrupt(clean_images, name, severity, seed)
+            if images.shape[0] != labels.shape[0]:
+                raise CifarlabError(f"{data}/{dataset.corruption_file(name)} has {images.shape[0]} images per "
+                                    f"severity but {dataset.LABELS} has {labels.shape[0]}; write the set again")
+            scored = score_split(model, images, labels, classes, **options)
+            accuracy[name][str(severity)] = scored.summary["top1"]
+            ece[name][str(severity)] = scored.summary["ece"]
+            confidence, predicted = scored.probs.max(dim=1)
+            pooled[severity][0].append(confidence)
+            pooled[severity][1].append(predicted == labels)
+            if on_scored:
+                on_scored(name, severity, scored.summary["top1"])
+    return {
+        "dataset": recipe.data.dataset,
+        "source": str(data) if data is not None else f"the run's test set, corrupted with seed {seed}",
+        "model_label": run.checkpoint_path.name,
+        "tta": tta,
+        "num_images": int(labels.shape[0]),
+        "severities": severities,
+        "corruptions": names,
+        "clean": {"top1": clean["top1"], "ece": clean["ece"], "loss": clean["loss"]},
+        "accuracy": accuracy,
+        "ece": ece,
+        "ece_per_severity": {str(s): _ece(torch.cat(conf), torch.cat(hit)) for s, (conf, hit) in pooled.items()},
+        **summarise(accuracy, clean["top1"]),
+    }
+
+
+def write_robustness(run_dir: str | os.PathLike, result: dict) -> list[Path]:
+    """Write robustness.json and its heatmap into a run folder and refresh its report.md."""
+    from cifarlab.robustness.heatmap import plot_robustness  # matplotlib only when writing
+
+    run_dir = Path(run_dir)
+    write_text(run_dir / runs.ROBUSTNESS_JSON, json.dumps(result, indent=2) + "\n")
+    plot = plot_robustness(result, run_dir / runs.ROBUSTNESS_PLOT)
+    report = write_report(run_dir)
+    return [run_dir / runs.ROBUSTNESS_JSON, plot, report]
+
+
+def read_robustness(run_dir: str | os.PathLike) -> Optional[dict]:
+    """A run folder's robustness.json, None when it has none."""
+    path = Path(run_dir) / runs.ROBUSTNESS_JSON
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise CifarlabError(f"{path} is not valid JSON; delete it and run `cifarlab robustness eval` again") from None
+
+
+def format_table(result: dict) -> str:
+    """The accuracy table as aligned text: one row per corruption, one column per severity, then the mean."""
+    severities = [str(s) for s in result["severities"]]
+    width = max(len(name) for name in result["accuracy"]) + 2
+    lines = ["corruption".ljust(width) + "".join(f"{s:>8}" for s in severities) + f"{'mean':>8}"]
+    for name, row in result["accuracy"].items():
+        cells = "".join(f"{100 * row[s]:7.2f}%" for s in severities)
+        lines.append(name.ljust(width) + cells + f"{100 * result['mean_accuracy'][name]:7.2f}%")
+    lines.append("ECE".ljust(width) + "".join(f"{100 * result['ece_per_severity'][s]:7.2f}%" for s in severities))
+    lines.append(f"clean top-1 {100 * result['clean']['top1']:.2f}%  mean corrupted top-1 "
+                 f"{100 * result['mean_corrupted_accuracy']:.2f}%  mCE {100 * result['mean_corruption_error']:.2f}%  "
+                 f"relative mCE {100 * result['relative_mce']:+.2f}%")
+    return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""The BatchNorm study's numbers against a direct computation, and `cifarlab study bn` on a CIFAR-10 slice."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from cifarlab.analysis.bn_study import probe_training
+from cifarlab.cli import main
+from cifarlab.data.pipeline import Batch
+from cifarlab.errors import CifarlabError
+
+LR = 0.1
+STEP_SIZES = [0.05, 0.3]
+
+
+def _tiny_net() -> nn.Module:
+    torch.manual_seed(0)
+    # BatchNorm in training mode makes each image's loss depend on the batch, as in VGG-A-BN.
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def _batches() -> list[Batch]:
+    generator = torch.Generator().manual_seed(1)
+    batches = []
+    for _ in range(4):
+        labels = torch.randint(0, 3, (16,), generator=generator)
+        batches.append(Batch(torch.randn(16, 3, 2, 2, generator=generator), labels, labels))
+    return batches
+
+
+def _loss_and_gradient(net: nn.Module, weights: dict, batch: Batch):
+    names = list(weights)
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in weights.items()}
+    loss = F.cross_entropy(functional_call(net, params, (batch.inputs,)), batch.targets)
+    gradient = torch.autograd.grad(loss, [params[k] for k in names])
+    return float(loss.detach()), dict(zip(names, gradient))
+
+
+def _distance(a: dict, b: dict) -> float:
+    return float(torch.sqrt(sum((a[k] - b[k]).double().square().sum() for k in a)))
+
+
+def _direct(batches: list[Batch]) -> dict:
+    """Plain SGD and the probes, written out with functional calls: w' = w - eta g, g' = grad L(w')."""
+    net = _tiny_net().train()
+    weights = {k: v.detach().clone() for k, v in net.named_parameters()}
+    expected = {"loss": [], "path_loss": [], "change": [], "smoothness": []}
+    for batch in batches:
+        loss, gradient = _loss_and_gradient(net, weights, batch)
+        expected["loss"].append(loss)
+        path, change, ratio = [], [], []
+        for eta in STEP_SIZES:
+            moved = {k: weights[k] - eta * gradient[k] for k in weights}
+            loss_there, gradient_there = _loss_and_gradient(net, moved, batch)
+            path.append(loss_there)
+            change.append(_distance(gradient_there, gradient))
+            ratio.append(change[-1] / _distance(moved, weights))
+        expected["path_loss"].append(path)
+        expected["change"].append(change)
+        expected["smoothness"].append(max(ratio))
+        weights = {k: weights[k] - LR * gradient[k] for k in weights}
+    return expected
+
+
+def test_the_recorded_landscape_equals_a_direct_computation_of_loss_and_gradients_along_each_step():
+    batches = _batches()
+    model = _tiny_net()
+    trace = probe_training(model, batches, torch.optim.SGD(model.parameters(), lr=LR), F.cross_entropy, LR,
+                           STEP_SIZES, probe_every=1, device=torch.device("cpu"))
+    expected = _direct(batches)
+    assert trace.probe_steps.tolist() == [0, 1, 2, 3]
+    np.testing.assert_allclose(trace.loss, expected["loss"], rtol=1e-5)
+    np.testing.assert_allclose(trace.path_loss, expected["path_loss"], rtol=1e-5)
+    np.testing.assert_allclose(trace.gradient_change, expected["change"], rtol=1e-4)
+    np.testing.assert_allclose(trace.smoothness, expected["smoothness"], rtol=1e-4)
+    assert (trace.gradient_change > 0).all()  # BatchNorm's batch statistics make the gradient move
+
+
+def test_probing_every_k_steps_probes_those_steps_and_leaves_the_training_unchanged():
+    batches = _batches()
+    every_step, every_other = _tiny_net(), _tiny_net()
+    dense = probe_training(every_step, batches, torch.optim.SGD(every_step.parameters(), lr=LR), F.cross_entropy, LR,
+                           STEP_SIZES, 1, torch.device("cpu"))
+    sparse = probe_training(every_other, batches, torch.optim.SGD(every_other.parameters(), lr=LR), F.cross_entropy, LR,
+                            STEP_SIZES, 2, torch.device("cpu"))
+    assert sparse.probe_steps.tolist() == [0, 2] and sparse.path_loss.shape == (2, 2)
+    np.testing.assert_allclose(sparse.loss, dense.loss, rtol=1e-6)  # probing never touches the trained net
+    np.testing.assert_allclose(sparse.path_loss, dense.path_loss[[0, 2]], rtol=1e-6)
+
+
+def test_a_step_size_that_is_not_positive_is_a_user_error():
+    model = _tiny_net()
+    with pytest.raises(CifarlabError, match="step sizes"):
+        probe_training(model, _batches(), torch.optim.SGD(model.parameters(), lr=LR), F.cross_entropy, LR,
+                       [0.0], 1, torch.device("cpu"))
+
+
+def test_study_bn_trains_both_nets_from_one_start_per_net_and_writes_arrays_table_and_figures(tmp_path, cifar10):
+    out = tmp_path / "bn"
+    code = main(["study", "bn", "--lrs", "1e-3", "1e-2", "--epochs", "1", "--probe-every", "2", "--out", str(out),
+                 "data.train_limit=200", "data.val_size=100", "train.batch_size=50",
+                 "model.options.width_multiplier=0.125"])
+    assert code == 0
+    for name in ("loss_landscape.png", "gradient_predictiveness.png", "beta_smoothness.png", "bn_study.md", "bn_study.csv"):
+        assert (out / name).stat().st_size > 0, name
+    arrays = np.load(out / "bn_study.npz")
+    assert arrays["models"].tolist() == ["vgg_a", "vgg_a_bn"] and arrays["lrs"].tolist() == [1e-3, 1e-2]
+    assert arrays["loss"].shape == (2, 2, 4) and arrays["path_loss"].shape == (2, 2, 2, 3)
+    assert arrays["probe_steps"].tolist() == [0, 2]
+    # One initialisation per net and the same first batch: every learning rate starts at the same loss...
+    np.testing.assert_allclose(arrays["loss"][:, 0, 0], arrays["loss"][:, 1, 0], rtol=1e-6)
+    assert arrays["loss"][0, 0, 0] != arrays["loss"][1, 0, 0]  # ...and the two nets are different nets
+    assert not np.allclose(arrays["loss"][:, 0, 1:], arrays["loss"][:, 1, 1:])  # then the rates part ways
+    assert (arrays["beta_smoothness"] > 0).all()
+    assert len((out / "bn_study.md").read_text().splitlines()) == 2 + 4
+    assert json.loads((out / "bn_study.json").read_text())["steps"] == 4

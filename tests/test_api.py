@@ -1,0 +1,87 @@
+"""The Python API a notebook uses: cifarlab.train / load_run / evaluate / create_model / load_dataset."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+import cifarlab
+
+TINY = {
+    "name": "api", "seed": 1,
+    "data": {"dataset": "cifar10", "val_size": 100, "train_limit": 300},
+    "model": {"name": "lenet"},
+    "optim": {"name": "sgd", "lr": 0.05},
+    "train": {"epochs": 1, "batch_size": 50, "device": "cpu"},
+    "eval": {"batch_size": 500},
+    "log": {"sinks": ["jsonl"]},
+}
+
+
+def test_import_cifarlab_is_cheap_and_lists_the_api():
+    code = "import sys, cifarlab; print('torch' in sys.modules, sorted(set(dir(cifarlab)) & {'train', 'evaluate', 'load_run'}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[0] == "False"  # torch loads on the first call, not on import
+    assert "'train'" in out and "'evaluate'" in out and "'load_run'" in out
+
+
+def test_train_a_mapping_returns_a_run_whose_reloaded_model_scores_the_same(tmp_path, cifar10):
+    run = cifarlab.train(TINY, out_dir=tmp_path, overrides={"optim.lr": 0.02})
+    assert run.dir.parent == tmp_path and run.recipe.optim.lr == 0.02
+    assert [record["epoch"] for record in run.history] == [1]
+    assert 0.0 <= run.test["top1"] <= 1.0 and {"top5", "loss", "ece"} <= set(run.test)
+    assert isinstance(run.model, nn.Module) and not run.model.training
+    reloaded = cifarlab.load_run(run.dir)
+    assert cifarlab.evaluate(reloaded)["top1"] == run.test["top1"]
+    assert cifarlab.evaluate(str(run.dir))["top1"] == run.test["top1"]
+    val = cifarlab.evaluate(reloaded, split="val")
+    assert val["num_images"] == 100
+
+
+def test_train_a_module_of_ones_own_on_tensors(tmp_path, cifar10_small):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    before = [p.detach().clone() for p in net.parameters()]
+    data = (cifar10_small.train_images, cifar10_small.train_labels, cifar10_small.test_images, cifar10_small.test_labels)
+    run = cifarlab.train(TINY, model=net, data=data, out_dir=tmp_path)
+    assert run.model is net
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))  # it trained
+    assert run.test["num_images"] == len(cifar10_small.test_labels)
+    assert run.recipe.model.name.endswith("Sequential")
+    scored = cifarlab.evaluate(net, data="cifar10")
+    assert 0.0 <= scored["top1"] <= 1.0
+
+
+def test_two_tensors_train_without_a_test_set(tmp_path, cifar10_small):
+    run = cifarlab.train(TINY, data=(cifar10_small.train_images, cifar10_small.train_labels), out_dir=tmp_path)
+    assert run.test is None and run.history
+
+
+def test_bad_tensors_and_overrides_are_one_clear_error(tmp_path, cifar10_small):
+    with pytest.raises(cifarlab.CifarlabError, match="uint8"):
+        cifarlab.train(TINY, data=(cifar10_small.train_images.float(), cifar10_small.train_labels), out_dir=tmp_path)
+    with pytest.raises(cifarlab.CifarlabError, match="optim.lrr"):
+        cifarlab.train("quick", overrides={"optim.lrr": 0.1}, out_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_create_model_and_load_dataset_are_the_registry_and_the_data_layer(cifar10):
+    model = cifarlab.create_model("lenet", num_classes=10)
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert cifarlab.load_dataset("cifar10").classes == cifar10.classes
+
+
+def test_registering_a_model_again_from_the_same_code_is_harmless():
+    source = (
+        "import cifarlab\n"
+        "from torch import nn\n"
+        "@cifarlab.register_model\n"
+        "def notebook_net(num_classes=10):\n"
+        "    return nn.Linear(4, num_classes)\n"
+    )
+    namespace: dict = {"__name__": "notebook_cell"}
+    exec(compile(source, "<cell>", "exec"), namespace)
+    exec(compile(source, "<cell>", "exec"), namespace)  # the cell run twice
+    assert cifarlab.create_model("notebook_net", num_classes=3).out_features == 3
