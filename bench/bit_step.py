@@ -19,7 +19,8 @@ import torch
 
 from cifarlab.config.recipe import OptimConfig
 from cifarlab.models import create
-from cifarlab.train.loop import autocast_for, loss_fn
+from cifarlab.train.losses import get_loss
+from cifarlab.train.step import autocast_for
 from cifarlab.train.optim import build_optimizer
 
 
@@ -28,7 +29,7 @@ def images_per_second(model, x, y, device, precision: str, steps: int, repeats: 
 
     def step():
         with autocast_for(device, precision):
-            loss = loss_fn(model(x), y, 0.0)
+            loss = get_loss("cross_entropy")(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

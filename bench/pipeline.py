@@ -26,7 +26,8 @@ from cifarlab.config.recipe import AugmentConfig, OptimConfig
 from cifarlab.data import channel_stats, load_dataset
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.models import create
-from cifarlab.train.loop import autocast_for, loss_fn
+from cifarlab.train.losses import get_loss
+from cifarlab.train.step import autocast_for
 from cifarlab.train.optim import build_optimizer
 
 
@@ -100,7 +101,7 @@ def make_step(model, device, precision, channels_last):
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast_for(device, precision):
-            loss = loss_fn(model(x), y, 0.0)
+            loss = get_loss("cross_entropy")(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
