@@ -34,7 +34,7 @@ def test_keys_list_every_leaf_field_dotted_with_default_and_what_it_accepts():
     assert keys["optim.momentum"].accepts == "a number between 0 and 1"  # bounds kept
     assert keys["optim.betas"].default == "[0.9, 0.999]"
     assert keys["model.options"].default == "{}" and keys["data.root"].default == "null"
-    assert keys["train.precision"].accepts == "one of fp32, bf16, fp16"
+    assert keys["train.precision"].accepts == "one of fp32, bf16, fp16, auto"
 
 
 def test_keys_of_one_section_or_one_key():

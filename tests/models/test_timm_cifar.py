@@ -11,13 +11,13 @@ import torch.nn.functional as F
 
 timm = pytest.importorskip("timm")
 
-from safetensors.torch import save_file  # noqa: E402
+from safetensors.torch import save_file
 
-from cifarlab.config import recipe_from_dict  # noqa: E402
-from cifarlab.errors import CifarlabError  # noqa: E402
-from cifarlab.experiments.run import run_recipe  # noqa: E402
-from cifarlab.models import create  # noqa: E402
-from cifarlab.models.timm_weights import resample_kernel  # noqa: E402
+from cifarlab.config import recipe_from_dict
+from cifarlab.errors import CifarlabError
+from cifarlab.experiments.run import run_recipe
+from cifarlab.models import create
+from cifarlab.models.timm_weights import resample_kernel
 
 
 def save_state(model: torch.nn.Module, path) -> None:
@@ -61,6 +61,8 @@ def test_mlp_head_dropblock_and_activation_are_built_as_asked():
     assert head[0].out_features == 32 and head[2].p == 0.5 and head[3].out_features == 5
     kinds = {type(m).__name__ for m in model.modules()}
     assert "DropBlock2d" in kinds and "ReLU" not in kinds
+    with pytest.raises(CifarlabError, match="head_dropout belongs to the mlp head"):
+        create("timm/resnet18", num_classes=5, head_dropout=0.5)
 
 
 def test_weights_from_a_timm_file_fill_the_backbone_and_leave_out_the_imagenet_head(tmp_path):
@@ -207,3 +209,19 @@ def test_a_cifarlab_checkpoint_loads_with_the_statistics_it_was_trained_with(tmp
     assert torch.equal(model.layer4[0].conv2.weight, source.layer4[0].conv2.weight)
     assert torch.equal(model.conv1[0].weight, source.conv1[0].weight)  # already a CIFAR stem: loaded as it is
     assert model.input_config.mean == tuple(cifar_mean) and model.input_config.std == tuple(cifar_std)
+
+
+def test_an_exported_file_fine_tunes_to_other_classes_and_still_loads_whole_without_a_name(tmp_path):
+    from cifarlab.models.input_config import InputConfig
+    from cifarlab.models.portable import PortableHeader, save_portable
+
+    source = create("timm/resnet10t", num_classes=10, head="mlp", head_hidden=8)
+    config = InputConfig(mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26))
+    header = PortableHeader(model="timm/resnet10t", num_classes=10, options={"head": "mlp", "head_hidden": 8},
+                            classes=tuple("abcdefghij"), input_config=config)
+    path = save_portable(source, tmp_path / "cifar10.safetensors", header)
+    fine_tuned = create("timm/resnet10t", num_classes=100, weights=path)
+    assert torch.equal(fine_tuned.layer3[0].conv1.weight, source.layer3[0].conv1.weight)
+    assert fine_tuned.fc.weight.shape == (100, 512) and fine_tuned.input_config.mean == config.mean
+    whole = create(weights=path)  # no name: the file says what it is, head included
+    assert torch.equal(whole.fc[3].weight, source.fc[3].weight)

@@ -9,14 +9,14 @@ import torch
 
 pytest.importorskip("timm")
 
-from cifarlab.config import recipe_from_dict  # noqa: E402
-from cifarlab.config.recipe import ModelConfig, OptimConfig  # noqa: E402
-from cifarlab.errors import CifarlabError  # noqa: E402
-from cifarlab.experiments.run import run_recipe  # noqa: E402
-from cifarlab.models import create  # noqa: E402
-from cifarlab.train.callbacks import Callback  # noqa: E402
-from cifarlab.train.freezing import BackboneFreezing, backbone_parameters, freezing_callbacks  # noqa: E402
-from cifarlab.train.optim import build_optimizer, set_lr  # noqa: E402
+from cifarlab.config import recipe_from_dict
+from cifarlab.config.recipe import ModelConfig, OptimConfig
+from cifarlab.errors import CifarlabError
+from cifarlab.experiments.run import run_recipe
+from cifarlab.models import create
+from cifarlab.train.callbacks import Callback
+from cifarlab.train.freezing import BackboneFreezing, backbone_parameters, freezing_callbacks
+from cifarlab.train.optim import build_optimizer, set_lr
 
 
 class GradientProbe(Callback):

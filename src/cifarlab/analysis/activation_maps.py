@@ -18,7 +18,7 @@ which dominates when gradients are small, where this follows the paper's formula
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -60,7 +60,7 @@ def _channel_weights(activations: Tensor, gradients: Tensor, method: str) -> Ten
     return (alpha * gradients.clamp_min(0)).sum(dim=(2, 3))
 
 
-def _batch_maps(model: nn.Module, layer: nn.Module, inputs: Tensor, targets: Optional[Tensor], method: str) -> Tensor:
+def _batch_maps(model: nn.Module, layer: nn.Module, inputs: Tensor, targets: Tensor | None, method: str) -> Tensor:
     """Raw (N, h, w) maps at the layer's resolution; `targets` None explains the predicted classes."""
     captured: list[Tensor] = []
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch

@@ -64,9 +64,8 @@ def table_markdown(rows: list[dict]) -> str:
 def write_bn_study(study: BNStudy, out: str | Path, settings: dict) -> str:
     """Write the arrays, table, settings and three figures into `out`; returns the Markdown table."""
     out = make_dirs(out)
-    with atomic_path(out / ARRAYS) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **study_arrays(study))
+    with atomic_path(out / ARRAYS) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **study_arrays(study))
     rows = table_rows(study)
     table = table_markdown(rows)
     write_text(out / TABLE_MD, table)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -45,7 +45,7 @@ def split_images(run: Run, split: str = "test") -> tuple[Tensor, Tensor]:
     return splits.test_images, splits.test_labels
 
 
-def pick_examples(run: Run, images: Tensor, labels: Tensor, count: int, classes: Optional[Sequence[str]],
+def pick_examples(run: Run, images: Tensor, labels: Tensor, count: int, classes: Sequence[str] | None,
                   seed: int, device: torch.device) -> tuple[list[int], list[int], Tensor]:
     """Up to `count` correct and `count` misclassified image indices, in a seeded random order, and
     the (len(images), C) probabilities of those looked at (zeros elsewhere).
@@ -82,8 +82,8 @@ def explain_run(
     *,
     method: str = "gradcam",
     count: int = 8,
-    classes: Optional[Sequence[str]] = None,
-    layer: Optional[str] = None,
+    classes: Sequence[str] | None = None,
+    layer: str | None = None,
     split: str = "test",
     seed: int = 0,
     device: str | None = None,

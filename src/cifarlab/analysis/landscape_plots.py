@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -45,6 +45,7 @@ def plot_contour(coordinates: np.ndarray, loss: np.ndarray, path: str | os.PathL
     ax.set_xlabel("direction 1")
     ax.set_ylabel("direction 2")
     ax.set_aspect("equal")
+    ax.locator_params(nbins=5)
     ax.set_title(title, fontsize=9)
     fig.colorbar(filled, ax=ax, label="cross-entropy loss")
     return save_figure(fig, path)

@@ -13,14 +13,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from cifarlab.analysis.explain import split_images
-from cifarlab.analysis.landscape import Endpoint, interpolate, random_direction, slice_surface
+from cifarlab.analysis.landscape import (
+    Endpoint,
+    interpolate,
+    random_direction,
+    slice_surface,
+)
 from cifarlab.analysis.landscape_plots import plot_contour, plot_curve, plot_surface
 from cifarlab.atomic import atomic_path
 from cifarlab.errors import CifarlabError
@@ -72,7 +76,7 @@ def _save_npz(path: Path, **arrays) -> Path:
     return path
 
 
-def _device(device: Optional[str]) -> torch.device:
+def _device(device: str | None) -> torch.device:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
@@ -86,7 +90,7 @@ def landscape_of_run(
     images: int = 1000,
     split: str = "test",
     seed: int = 0,
-    device: Optional[str] = None,
+    device: str | None = None,
     batch_size: int = 500,
 ) -> dict[str, Path]:
     """Slice a run's loss around its weights along `dims` filter-normalised random directions.
@@ -131,7 +135,7 @@ def interpolate_runs(
     images: int = 1000,
     split: str = "test",
     seed: int = 0,
-    device: Optional[str] = None,
+    device: str | None = None,
     batch_size: int = 500,
 ) -> dict[str, Path]:
     """Loss and accuracy along the line from run A's weights (alpha 0) to run B's (alpha 1).

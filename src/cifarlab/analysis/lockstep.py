@@ -28,11 +28,19 @@ import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import yaml
 
+from cifarlab.analysis.lockstep_plots import plot_lockstep_curves
+from cifarlab.analysis.lockstep_table import (
+    RUN_COLUMNS,
+    csv_text,
+    run_scores,
+    summarise,
+    summary_markdown,
+)
 from cifarlab.atomic import write_text
 from cifarlab.config import load_recipe, recipe_to_dict
 from cifarlab.config.recipe import Recipe
@@ -40,6 +48,7 @@ from cifarlab.data.sources import Dataset, load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.grid import as_override_text
 from cifarlab.experiments.run import build_model, run_recipe
+from cifarlab.runs import load_run
 from cifarlab.train.callbacks import Callback, StepOutput
 
 COMPARE_JSON = "compare.json"
@@ -58,7 +67,7 @@ class Study:
     variants: dict[str, list[str]]
     overrides: list[str] = field(default_factory=list)
     seeds: list[int] = field(default_factory=lambda: [0])
-    out: Optional[Path] = None
+    out: Path | None = None
 
     @property
     def studied_keys(self) -> list[str]:
@@ -104,6 +113,10 @@ def read_study(path: str | Path) -> Study:
         if not isinstance(content["variants"], dict) or not content["variants"]:
             raise CifarlabError(f"`variants:` in {path} must map variant names to overrides, e.g. adam: {{optim.name: adam}}")
         variants = {str(name): _overrides(o or {}, f"variant {name!r} in {path}") for name, o in content["variants"].items()}
+    fixed = sorted({w.partition("=")[0] for words in variants.values() for w in words} & {"seed", *_PLACEMENT})
+    if fixed:
+        raise CifarlabError(f"variants in {path} set {', '.join(fixed)}, which the study itself sets for every variant "
+                            "(the same seed keeps the batches identical); list seeds under `seeds:` instead")
     seeds = content.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds) or len(set(seeds)) != len(seeds):
         raise CifarlabError(f"`seeds:` in {path} must be a list of distinct integers, e.g. [0, 1, 2]")
@@ -136,7 +149,7 @@ class Fingerprint(Callback):
     """
 
     def __init__(self):
-        self.initial_weights: Optional[str] = None
+        self.initial_weights: str | None = None
         self.batches = hashlib.sha256()
         self.steps = 0
 
@@ -243,7 +256,7 @@ def run_study(study: Study, out: str | Path, overrides: list[str] = (), progress
     return done
 
 
-def _finished_record(run_dir: Path) -> Optional[dict]:
+def _finished_record(run_dir: Path) -> dict | None:
     path = run_dir / RUN_RECORD
     if not path.is_file():
         return None
@@ -305,10 +318,6 @@ class StudyResult:
 
 def compare(study: Study, out: str | Path, overrides: list[str] = (), progress_stream=None) -> StudyResult:
     """Run the study and write compare.json, results.csv, summary.csv, summary.md and curves.png into `out`."""
-    from cifarlab.analysis.lockstep_plots import plot_lockstep_curves
-    from cifarlab.analysis.lockstep_table import RUN_COLUMNS, csv_text, run_scores, summarise, summary_markdown
-    from cifarlab.runs import load_run
-
     out = Path(out)
     runs = run_study(study, out, overrides, progress_stream)
     scores = [run_scores(r.run_dir) for r in runs]

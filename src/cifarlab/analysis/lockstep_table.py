@@ -6,7 +6,6 @@ import csv
 import io
 import statistics
 from pathlib import Path
-from typing import Optional
 
 from cifarlab.runs import load_run
 
@@ -16,7 +15,7 @@ SCORE_COLUMNS = [("final_val_top1", "final val top-1 (%)", 2), ("best_val_top1",
 RUN_COLUMNS = ["variant", "seed"] + [column for column, _, _ in SCORE_COLUMNS] + ["wall_s", "run"]
 
 
-def _percent(value) -> Optional[float]:
+def _percent(value) -> float | None:
     return None if value is None else round(100 * float(value), 2)
 
 
@@ -34,7 +33,7 @@ def run_scores(run_dir: Path) -> dict:
                 test_top1=_percent(test.get("top1")), train_time_s=round(sum(times), 1) if times else None)
 
 
-def mean_sd(values: list) -> tuple[Optional[float], Optional[float]]:
+def mean_sd(values: list) -> tuple[float | None, float | None]:
     """Mean and sample standard deviation of the values present; sd is None for a single value."""
     present = [float(v) for v in values if v is not None]
     if not present:
@@ -55,7 +54,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
-def _cell(mean: Optional[float], sd: Optional[float], decimals: int) -> str:
+def _cell(mean: float | None, sd: float | None, decimals: int) -> str:
     if mean is None:
         return "-"
     return f"{mean:.{decimals}f}" + (f" ± {sd:.{decimals}f}" if sd is not None else "")

@@ -7,8 +7,6 @@ the last convolutional stage, after its normalisation and activation where the m
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import nn
 
@@ -28,7 +26,7 @@ FAMILY_LAYERS = {
 }
 
 
-def _family_layer(model: nn.Module) -> Optional[str]:
+def _family_layer(model: nn.Module) -> str | None:
     for cls in type(model).__mro__:
         if cls.__name__ in FAMILY_LAYERS:
             return FAMILY_LAYERS[cls.__name__]

@@ -11,8 +11,8 @@ from cifarlab.errors import CifarlabError
 def run(args: argparse.Namespace) -> int:
     from cifarlab.analysis import interpolate_runs, landscape_of_run
 
-    common = dict(points=args.points, images=args.images, split=args.split, seed=args.seed, device=args.device,
-                  batch_size=args.batch_size)
+    common = {"points": args.points, "images": args.images, "split": args.split, "seed": args.seed,
+              "device": args.device, "batch_size": args.batch_size}
     start = time.perf_counter()
     if args.between:
         if args.run or args.dims != 2 or args.range is not None:

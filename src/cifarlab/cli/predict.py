@@ -28,5 +28,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--tta", choices=("none", "flip", "flip_translate", "shift16"),
                    help="test-time augmentation (default: the recipe's eval.tta)")
-    p.add_argument("--limit", type=int, help="only N evenly spaced images (of each severity, for a folder); ids keep their index")
+    p.add_argument("--limit", type=int,
+                   help="only N evenly spaced images (of each severity, for a folder); ids keep their index")
     p.set_defaults(func=run)

@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                 "  cifarlab robustness make cifar100 --out /tmp/c100c --corruptions fog snow --limit 500\n"
                 "  cifarlab robustness eval runs/quick\n"
                 "  cifarlab robustness eval runs/quick --data data/CIFAR-10-C --tta flip\n"
-                "  cifarlab robustness eval runs/quick --corruptions gaussian_noise fog --severities 3 5 --limit 1000\n\n"
+                "  cifarlab robustness eval runs/quick --corruptions fog snow --severities 3 5 --limit 1000\n\n"
                 f"corruptions: {', '.join(CORRUPTIONS)}"))
     actions = p.add_subparsers(dest="action", required=True)
     make = actions.add_parser("make", help="write <corruption>.npy (5 severities stacked) and labels.npy",

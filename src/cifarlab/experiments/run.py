@@ -34,6 +34,7 @@ from cifarlab.models.input_config import InputConfig
 from cifarlab.models.whitening import airbench_init_from_data
 from cifarlab.train import checkpoint as ckpt_io
 from cifarlab.train.callbacks import Callback
+from cifarlab.train.freezing import freezing_callbacks
 from cifarlab.train.distributed import Placement, barrier, setup, teardown
 from cifarlab.train.loop import Trainer, changed_keys
 from cifarlab.train.step import resolve_precision
@@ -167,8 +168,8 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
     barrier(place)
     sinks = build_sinks(recipe.log.sinks, run_dir, f"{recipe.name} {recipe.model.name}", stream=progress_stream,
                         tracking_uri=recipe.log.tracking_uri, project=recipe.log.project) if place.is_main else []
-    trainer = Trainer(recipe, model, train_batches, val_batches, place, run_dir, [*sinks, *callbacks],
-                      classes=splits.classes)
+    trainer = Trainer(recipe, model, train_batches, val_batches, place, run_dir,
+                      [*sinks, *freezing_callbacks(recipe.model), *callbacks], classes=splits.classes)
     if resume and (run_dir / runs.LAST).is_file():
         trainer.restore(run_dir / runs.LAST)
     # else: killed before its first checkpoint, so the run starts again from step 0 in its own folder

@@ -24,7 +24,8 @@ optimiser and `model.freeze` use it to tell the head from the backbone.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
@@ -83,18 +84,21 @@ def _check_name(timm, timm_name: str) -> None:
                             f"print(timm.list_models('resnet*'))\"` lists them.")
 
 
-def build_timm_cifar(timm_name: str, num_classes: int = 10, weights: Optional[str] = None, head: str = "linear",
+def build_timm_cifar(timm_name: str, num_classes: int = 10, weights: str | None = None, head: str = "linear",
                      head_hidden: int = 512, head_dropout: float = 0.0, drop_rate: float = 0.0,
-                     drop_path_rate: float = 0.0, drop_block_rate: float = 0.0, activation: Optional[str] = None,
+                     drop_path_rate: float = 0.0, drop_block_rate: float = 0.0, activation: str | None = None,
                      stem_stride: int = 1) -> nn.Module:
     """timm's `timm_name` with a 32x32 stem and a linear or MLP head of `num_classes` outputs, `weights` loaded."""
     timm = _timm()
     _check_name(timm, timm_name)
     if head not in ("linear", "mlp"):
         raise CifarlabError(f"model.options.head={head!r} is not a head; use linear or mlp")
+    if head == "linear" and head_dropout:
+        raise CifarlabError("model.options.head_dropout belongs to the mlp head; with the linear head use "
+                            "model.options.drop_rate (dropout before the classifier), or set head: mlp")
     if stem_stride not in (1, 2):
         raise CifarlabError(f"model.options.stem_stride={stem_stride} is not possible; use 1 or 2")
-    options: dict[str, Any] = dict(num_classes=num_classes, drop_rate=drop_rate, drop_path_rate=drop_path_rate)
+    options: dict[str, Any] = {"num_classes": num_classes, "drop_rate": drop_rate, "drop_path_rate": drop_path_rate}
     if drop_block_rate:
         options["drop_block_rate"] = drop_block_rate
     if activation:

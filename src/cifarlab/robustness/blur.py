@@ -35,8 +35,11 @@ def disk_kernel(radius: float, alias_sigma: float) -> Tensor:
     taps = torch.exp(-(torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64) ** 2) / (2 * alias_sigma**2))
     taps = taps / taps.sum()
     # OpenCV's GaussianBlur of the kernel image itself, with its default mirrored border.
-    smoothed = filters.separable_filter(disk, taps, "mirror")
-    return smoothed[0, 0].float()
+    smoothed = filters.separable_filter(disk, taps, "mirror")[0, 0]
+    # Only the centre is non-zero for the CIFAR radii: keep that square, so filtering is cheap.
+    used = int((smoothed.abs() > 0).nonzero()[:, 0].sub(_DISK_HALF_WIDTH).abs().max())
+    return smoothed[_DISK_HALF_WIDTH - used : _DISK_HALF_WIDTH + used + 1,
+                    _DISK_HALF_WIDTH - used : _DISK_HALF_WIDTH + used + 1].float()
 
 
 def defocus_blur(images: Tensor, severity: int, generator: torch.Generator) -> Tensor:

@@ -77,10 +77,10 @@ def write_submission(run_dir: str | os.PathLike, data: str | os.PathLike, out: s
             raise CifarlabError(f"{folder} holds no distortionNN.npy or <corruption>.npy files; point --data to "
                                 "a corrupted-set folder or give a dataset name (cifar10, cifar100)")
         for number, path in files:
+            indexes = spaced_indices(_per_severity(path), limit).tolist()
             for severity in SEVERITIES:
                 images = read_stacked(path, severity, limit)
-                per_severity = _per_severity(path)
-                ids = [f"distortion{number:02d}_{severity}_{index}" for index in spaced_indices(per_severity, limit).tolist()]
+                ids = [f"distortion{number:02d}_{severity}_{index}" for index in indexes]
                 rows += _rows(predict(model, images, **options), ids)
     else:
         test = load_dataset(str(data)).test_images

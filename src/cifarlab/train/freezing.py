@@ -12,7 +12,7 @@ new images while frozen.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from torch import nn
 
@@ -47,14 +47,14 @@ class BackboneFreezing(Callback):
     expects the same parameters to receive gradients at every step.
     """
 
-    def __init__(self, unfreeze_epoch: Optional[int]):
+    def __init__(self, unfreeze_epoch: int | None):
         self.unfreeze_epoch = unfreeze_epoch
         self.frozen: list[nn.Parameter] = []
 
     def _thawed_after(self, epochs_done: float) -> bool:
         return self.unfreeze_epoch is not None and epochs_done >= self.unfreeze_epoch
 
-    def on_start(self, trainer: "Trainer", total_steps: int, start_step: int) -> None:
+    def on_start(self, trainer: Trainer, total_steps: int, start_step: int) -> None:
         if trainer.place.world_size > 1:
             raise CifarlabError("model.freeze=backbone trains in one process only; run it without torchrun, "
                                 "or use optim.backbone_lr_scale for a slower backbone instead")
@@ -65,7 +65,7 @@ class BackboneFreezing(Callback):
         for parameter in self.frozen:
             parameter.requires_grad_(False)
 
-    def on_epoch(self, trainer: "Trainer", record: dict) -> None:
+    def on_epoch(self, trainer: Trainer, record: dict) -> None:
         if self.frozen and self._thawed_after(record["epoch"]):
             for parameter in self.frozen:
                 parameter.requires_grad_(True)

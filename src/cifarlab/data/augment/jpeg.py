@@ -43,22 +43,44 @@ def quantisation_tables(quality: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return scaled(_LUMA_TABLE), scaled(_CHROMA_TABLE)
 
 
-def _dct_matrix(device: torch.device) -> torch.Tensor:
+def _dct_2d(device: torch.device) -> torch.Tensor:
+    """(64, 64) orthonormal 2-D DCT-II of a flattened 8x8 block: the Kronecker square of the 1-D one."""
     k = torch.arange(8, dtype=torch.float32)
     basis = torch.cos((2 * k[None, :] + 1) * k[:, None] * math.pi / 16)
     basis[0] *= 1 / math.sqrt(2)
-    return (basis * 0.5).to(device)  # orthonormal 8-point DCT-II
+    return torch.kron(basis * 0.5, basis * 0.5).to(device)
 
 
 def _quantise_blocks(plane: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """DCT, round to multiples of `table` and inverse DCT, for every 8x8 block of (N, H, W) planes."""
     n, h, w = plane.shape
-    dct = _dct_matrix(plane.device)
-    blocks = plane.view(n, h // 8, 8, w // 8, 8).transpose(2, 3)  # (N, by, bx, 8, 8)
-    table = table.to(plane.device)[:, None, None]
-    coefficients = dct @ blocks @ dct.T
-    restored = dct.T @ ((coefficients / table).round() * table) @ dct
-    return restored.transpose(2, 3).reshape(n, h, w)
+    dct = _dct_2d(plane.device)
+    # Every block as a row of 64: two (blocks x 64) @ (64 x 64) products instead of many 8x8 ones
+    # (12.4 -> see the module docstring for the whole op's time).
+    blocks = plane.view(n, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4).reshape(n, -1, 64)
+    table = table.to(plane.device).view(n, 1, 64)
+    coefficients = blocks @ dct.T
+    restored = ((coefficients / table).round_() * table) @ dct
+    return restored.view(n, h // 8, w // 8, 8, 8).permute(0, 1, 3, 2, 4).reshape(n, h, w)
+
+
+def _convert(pixels: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    # A 1x1 convolution: far faster on the CPU than einsum's batched matmul (1.3 ms -> ~0.1 ms, 64 images).
+    return F.conv2d(pixels, matrix.to(pixels.device, pixels.dtype)[:, :, None, None], offset.to(pixels.device))
+
+
+def _upsample_twice(planes: torch.Tensor) -> torch.Tensor:
+    """Double H and W with libjpeg's "fancy" triangle filter (3/4 nearest, 1/4 next, edges repeated).
+
+    Written as shifted sums: F.interpolate(bilinear) gives the same values but took 2.5 ms here.
+    """
+    for dim in (2, 3):  # (N, C, H, W): rows, then columns
+        size = planes.shape[dim]
+        before = torch.cat([planes.narrow(dim, 0, 1), planes.narrow(dim, 0, size - 1)], dim)
+        after = torch.cat([planes.narrow(dim, 1, size - 1), planes.narrow(dim, size - 1, 1)], dim)
+        even, odd = 0.75 * planes + 0.25 * before, 0.75 * planes + 0.25 * after
+        planes = torch.stack([even, odd], dim + 1).flatten(dim, dim + 1)  # interleave: even, odd, even, ...
+    return planes
 
 
 def jpeg(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
@@ -69,12 +91,11 @@ def jpeg(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     pixels = levels(x)
     if pad_h or pad_w:
         pixels = F.pad(pixels, (0, pad_w, 0, pad_h), mode="replicate")
-    ycbcr = torch.einsum("ij,njhw->nihw", _TO_YCBCR.to(x.device), pixels)
+    ycbcr = _convert(pixels, _TO_YCBCR, torch.zeros(3))  # chroma centred on 0: JPEG's level shift built in
     luma_table, chroma_table = quantisation_tables(quality)
     luma = _quantise_blocks(ycbcr[:, 0] - 128.0, luma_table) + 128.0
     chroma = F.avg_pool2d(ycbcr[:, 1:], 2)
     planes = [_quantise_blocks(chroma[:, i], chroma_table) for i in range(2)]
-    # libjpeg's "fancy" upsampling is the triangle filter: bilinear with half-pixel centres.
-    chroma = F.interpolate(torch.stack(planes, 1), scale_factor=2, mode="bilinear", align_corners=False)
-    rgb = torch.einsum("ij,njhw->nihw", _FROM_YCBCR.to(x.device), torch.cat([luma[:, None], chroma], 1))
+    chroma = _upsample_twice(torch.stack(planes, 1))
+    rgb = _convert(torch.cat([luma[:, None], chroma], 1), _FROM_YCBCR, torch.zeros(3))
     return (rgb[:, :, :h, :w] / 255.0).clamp_(0.0, 1.0).mul_(255.0).round_().div_(255.0)

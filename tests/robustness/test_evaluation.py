@@ -1,0 +1,66 @@
+"""`cifarlab robustness eval` on a real tiny run: table, robustness.json, heatmap, report section."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cifarlab import runs
+from cifarlab.cli import main
+from cifarlab.data import load_dataset
+from cifarlab.errors import CifarlabError
+from cifarlab.evaluate import score_split
+from cifarlab.robustness import corrupt
+from cifarlab.robustness.dataset import LABELS, spaced_indices
+from cifarlab.robustness.evaluation import evaluate_robustness, summarise
+
+
+def test_eval_on_the_fly_writes_table_json_heatmap_and_report(tiny_run, capsys):
+    assert main(["robustness", "eval", str(tiny_run), "--corruptions", "gaussian_noise", "contrast",
+                 "--severities", "1", "5", "--limit", "40"]) == 0
+    printed = capsys.readouterr().out
+    assert "gaussian_noise" in printed and "mCE" in printed
+    result = json.loads((tiny_run / runs.ROBUSTNESS_JSON).read_text())
+    assert result["corruptions"] == ["gaussian_noise", "contrast"] and result["severities"] == [1, 5]
+    assert result["num_images"] == 40 and result["tta"] == "none" and result["model_label"] == "best.pt"
+    assert set(result["accuracy"]["contrast"]) == {"1", "5"} and set(result["ece_per_severity"]) == {"1", "5"}
+    errors = [1 - np.mean(list(row.values())) for row in result["accuracy"].values()]
+    assert result["mean_corruption_error"] == pytest.approx(np.mean(errors))
+    assert result["relative_mce"] == pytest.approx(result["mean_corruption_error"] - (1 - result["clean"]["top1"]))
+    # The cell is the run's model scored on the corrupted images themselves.
+    run = runs.load_run(tiny_run)
+    test = load_dataset("cifar10")
+    chosen = spaced_indices(len(test.test_labels), 40)
+    images = corrupt(test.test_images[chosen], "contrast", 5, seed=0)
+    direct = score_split(run.model, images, test.test_labels[chosen], run.classes, mean=run.mean, std=run.std)
+    assert result["accuracy"]["contrast"]["5"] == pytest.approx(direct.summary["top1"])
+    with Image.open(tiny_run / runs.ROBUSTNESS_PLOT) as plot:
+        assert plot.size[0] > 200 and plot.size[1] > 100
+    report = (tiny_run / runs.REPORT).read_text()
+    section = report[report.index("## Robustness to corruptions"):]
+    assert "| contrast |" in section and "| mCE |" in section and f"]({runs.ROBUSTNESS_PLOT})" in section
+    assert report.count(f"]({runs.ROBUSTNESS_PLOT})") == 1  # not again among the other plots
+
+
+def test_eval_reads_a_made_folder_and_refuses_labels_of_another_dataset(tiny_run, tmp_path, capsys):
+    out = tmp_path / "c10c"
+    assert main(["robustness", "make", "cifar10", "--out", str(out), "--corruptions", "fog", "--limit", "30"]) == 0
+    result = evaluate_robustness(tiny_run, data=out, tta="flip", limit=30)
+    assert result["corruptions"] == ["fog"] and result["severities"] == [1, 2, 3, 4, 5]
+    assert result["num_images"] == 30 and result["source"] == str(out)
+    np.save(out / LABELS, np.full(150, 57, dtype=np.uint8))  # CIFAR-100 labels beside a CIFAR-10 run
+    with pytest.raises(CifarlabError, match="100 classes|10 classes"):
+        evaluate_robustness(tiny_run, data=out)
+    assert main(["robustness", "eval", str(tiny_run), "--data", str(tmp_path / "missing")]) == 2
+    assert "cifarlab robustness make" in capsys.readouterr().err
+
+
+def test_summary_definitions():
+    summary = summarise({"a": {"1": 0.8, "2": 0.6}, "b": {"1": 0.5, "2": 0.5}}, clean_top1=0.9)
+    assert summary["mean_accuracy"] == {"a": pytest.approx(0.7), "b": pytest.approx(0.5)}
+    assert summary["mean_corruption_error"] == pytest.approx(0.4)
+    assert summary["mean_corrupted_accuracy"] == pytest.approx(0.6)
+    assert summary["relative_mce"] == pytest.approx(0.3)
