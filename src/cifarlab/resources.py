@@ -40,7 +40,8 @@ def check_fits(recipe, num_train_images: int, model: nn.Module, input_size: Sequ
     after resizing and cropping; `extra_bytes` is whatever else lives on the device (the dataset).
     """
     batch = recipe.train.batch_size
-    if batch > num_train_images:
+    # A k-shot set smaller than the batch is drawn with replacement (BiT: batch 512 on 10 images).
+    if batch > num_train_images and not recipe.data.examples_per_class:
         fits = _round_down(num_train_images, recipe.train.accumulate)
         raise CifarlabError(
             f"train.batch_size={batch} is larger than the {num_train_images} training images; "

@@ -173,3 +173,13 @@ def test_explain_refuses_an_unknown_class(tiny_runs, tmp_path, capsys):
     assert main(["explain", str(tiny_runs[1]), "--classes", "unicorn", "--out", str(tmp_path / "x.png")]) == 2
     assert "unknown class names ['unicorn']" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_finding_the_layer_leaves_batchnorm_statistics_and_modes_alone():
+    torch.manual_seed(0)
+    model = create("vgg11_bn", num_classes=10).train()
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    traced_target_layer(model, torch.randn(4, 3, 32, 32))
+    gradcam(model, torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8), mean=MEAN, std=STD)
+    assert all(torch.equal(value, before[name]) for name, value in model.state_dict().items())
+    assert model.training and all(module.training for module in model.modules())

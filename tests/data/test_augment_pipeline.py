@@ -110,3 +110,12 @@ def test_augment_grid_of_a_recipe_without_heavy_ops_exits_2_and_writes_nothing(t
     assert code == 2
     assert "no heavy augmentation" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_grid_samples_are_shuffled_images_of_different_classes(cifar10):
+    from cifarlab.data.augment.grid import sample_images
+
+    picked = sample_images(cifar10.train_images, cifar10.train_labels, 8, seed=0)
+    assert len(set(cifar10.train_labels[picked].tolist())) == 8
+    assert not torch.equal(picked, sample_images(cifar10.train_images, cifar10.train_labels, 8, seed=1))
+    assert len(sample_images(cifar10.train_images, cifar10.train_labels, 12, seed=0).unique()) == 12  # > classes

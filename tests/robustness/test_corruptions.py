@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from cifarlab.errors import CifarlabError
-from cifarlab.robustness import CORRUPTIONS, SEVERITIES, corrupt
-from cifarlab.robustness import filters
+from cifarlab.robustness import CORRUPTIONS, SEVERITIES, corrupt, filters
 from cifarlab.robustness.corruptions import DETERMINISTIC
 from cifarlab.robustness.digital import BRIGHTNESS, CONTRAST, SATURATE
 from cifarlab.robustness.noise import GAUSSIAN_NOISE, IMPULSE_NOISE, SHOT_NOISE

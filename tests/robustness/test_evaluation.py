@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from cifarlab import runs
@@ -64,3 +65,22 @@ def test_summary_definitions():
     assert summary["mean_corruption_error"] == pytest.approx(0.4)
     assert summary["mean_corrupted_accuracy"] == pytest.approx(0.6)
     assert summary["relative_mce"] == pytest.approx(0.3)
+
+
+def test_pooled_ece_agrees_with_the_calibration_module():
+    from cifarlab.evaluate import expected_calibration_error
+    from cifarlab.robustness.evaluation import _ece
+
+    generator = torch.Generator().manual_seed(0)
+    probs = torch.softmax(3 * torch.randn(500, 10, generator=generator), dim=1)
+    labels = torch.randint(0, 10, (500,), generator=generator)
+    confidence, predicted = probs.max(dim=1)
+    assert _ece(confidence, predicted == labels) == pytest.approx(expected_calibration_error(probs, labels))
+
+
+def test_a_damaged_robustness_json_stops_the_report_with_the_fix(tmp_path):
+    from cifarlab.evaluate import write_report
+
+    (tmp_path / runs.ROBUSTNESS_JSON).write_text('{"severities": [1]}')
+    with pytest.raises(CifarlabError, match="run `cifarlab robustness eval` again"):
+        write_report(tmp_path)

@@ -93,7 +93,10 @@ def read_study(path: str | Path) -> Study:
     path = Path(path)
     if not path.is_file():
         raise CifarlabError(f"study file {path} does not exist; give a YAML file with recipe: and variants: (or vary:)")
-    content = yaml.safe_load(path.read_text())
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise CifarlabError(f"study file {path} is not valid YAML ({exc}); fix the line it names") from None
     if not isinstance(content, dict) or "recipe" not in content or ("vary" in content) == ("variants" in content):
         raise CifarlabError(f"study file {path} needs `recipe:` and exactly one of `variants:` (name: {{key: value}}) "
                             "or `vary:` ({key: [values]}); see `cifarlab compare --help`")
@@ -333,5 +336,5 @@ def compare(study: Study, out: str | Path, overrides: list[str] = (), progress_s
     curves: dict[str, list[list[dict]]] = {}
     for r in runs:
         curves.setdefault(r.variant, []).append(load_run(r.run_dir).history)
-    plot_lockstep_curves(curves, out / "curves.png", title=f"{studied} (seeds {', '.join(map(str, study.seeds))})")
+    plot_lockstep_curves(curves, out / "curves.png", title=f"{studied} (seed{'s' if len(study.seeds) > 1 else ''} {', '.join(map(str, study.seeds))})")
     return StudyResult(out=out, runs=runs, summary_markdown=table)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from cifarlab.errors import CifarlabError
+from cifarlab.evaluate.predict import eval_mode
 
 # Family -> path of its last spatial feature map. Families not listed (VGG, whose last stage
 # pools to 1x1 on 32x32 images, and any other model) are traced by `traced_target_layer`.
@@ -67,7 +68,7 @@ def traced_target_layer(model: nn.Module, example: torch.Tensor) -> str:
 
     handles = [module.register_forward_hook(record) for module in names]
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():  # eval mode: tracing must not move BatchNorm statistics
             model(example)
     finally:
         for handle in handles:

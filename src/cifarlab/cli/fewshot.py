@@ -32,19 +32,12 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"fewshot.seeds={args.seeds}")
     if args.dataset:
         overrides.append(f"data.dataset={args.dataset}")
-    recipe = load_recipe(args.recipe or _default_fewshot_recipe(), overrides)
+    recipe = load_recipe(args.recipe or "bit_fewshot", overrides)  # the shipped recipe: works outside a checkout
     out = Path(args.out or Path("sweeps") / (args.name or recipe.name))
     run_sweep(recipe, out)
     print((out / "summary.md").read_text())
     print(f"sweep folder: {out}  (results.csv, summary.md, figure6.png)")
     return 0
-
-
-def _default_fewshot_recipe() -> Path:
-    path = Path(__file__).resolve().parents[3] / "configs" / "bit_fewshot.yaml"
-    if not path.is_file():
-        raise CifarlabError("give a few-shot recipe, e.g. `cifarlab fewshot configs/bit_fewshot.yaml --weights ...`")
-    return path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -8,7 +8,7 @@ import argparse
 def run(args: argparse.Namespace) -> int:
     from cifarlab.robustness.submission import write_submission
 
-    count = write_submission(args.run, args.data, args.out, tta=args.tta, limit=args.limit)
+    count = write_submission(args.run, args.data, args.out, tta=args.tta, limit=args.limit, device=args.device)
     print(f"wrote {args.out}: {count} predictions")
     return 0
 
@@ -30,4 +30,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="test-time augmentation (default: the recipe's eval.tta)")
     p.add_argument("--limit", type=int,
                    help="only N evenly spaced images (of each severity, for a folder); ids keep their index")
+    p.add_argument("--device", default="auto", help="where the model runs: auto (the GPU if any), cpu, cuda")
     p.set_defaults(func=run)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def _make(args: argparse.Namespace) -> int:
     from cifarlab.data import load_dataset
     from cifarlab.robustness import BENCHMARK, CORRUPTIONS
@@ -27,7 +26,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     result = evaluate_robustness(
         args.run, data=args.data, corruptions=args.corruptions, severities=args.severities, tta=args.tta,
-        limit=args.limit, seed=args.seed,
+        limit=args.limit, seed=args.seed, device=args.device,
         on_scored=lambda name, severity, top1: print(f"{name} severity {severity}: top-1 {top1:.2%}", flush=True),
     )
     print(format_table(result))
@@ -80,4 +79,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           help="test-time augmentation (default: the recipe's eval.tta)")
     evaluate.add_argument("--limit", type=int, help="only N images of each severity, evenly spaced")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the corruptions made here (default 0)")
+    evaluate.add_argument("--device", default="auto", help="where the model runs: auto (the GPU if any), cpu, cuda")
     evaluate.set_defaults(func=run)

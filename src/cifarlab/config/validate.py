@@ -19,6 +19,8 @@ Where = Callable[[str], str]  # dotted key -> "set on the command line" / "set i
 
 _SEED_LIMIT = 2**32  # numpy's seed range; torch and Python accept these too
 _DEVICE_TYPES = ("cpu", "cuda", "mps")
+_NAME_BYTES = 255  # the longest file or folder name common file systems (ext4, APFS, NTFS) allow
+_SUFFIX_BYTES = 8  # room for the "-2", "-3" ... a taken run folder name gets
 
 
 def validate_recipe(recipe: Recipe, where: Optional[Where] = None, check_machine: bool = True) -> None:
@@ -118,6 +120,15 @@ def _names(recipe: Recipe) -> Problem:
             return key, f"{key} holds a NUL character, which no path may contain; retype it"
     if not recipe.out_dir.strip():
         return "out_dir", "out_dir is empty; give the folder run folders are made in, e.g. out_dir=runs"
+    # File systems refuse longer names (ENAMETOOLONG); the run folder may still get a -2, -3 ... suffix.
+    if len(name.encode("utf-8", "surrogateescape")) > _NAME_BYTES - _SUFFIX_BYTES:
+        return "name", (f"name is {len(name.encode('utf-8', 'surrogateescape'))} bytes long; a run folder name "
+                        f"may have at most {_NAME_BYTES - _SUFFIX_BYTES}: use a shorter name")
+    for key, text in (("out_dir", recipe.out_dir), ("data.root", recipe.data.root)):
+        too_long = [part for part in (text or "").split("/") if len(part.encode("utf-8", "surrogateescape")) > _NAME_BYTES]
+        if too_long:
+            return key, (f"{key} has a folder name of {len(too_long[0].encode('utf-8', 'surrogateescape'))} bytes "
+                         f"({too_long[0][:20]}...); file systems allow at most {_NAME_BYTES}: shorten it")
     return None
 
 

@@ -171,7 +171,8 @@ def _robustness_section(run_dir: Path) -> list[str]:
         lines.append("| ECE (all corruptions) | "
                      + " | ".join(_percent(result["ece_per_severity"].get(s)) for s in severities) + " | |")
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise CifarlabError(f"{path} is damaged ({exc!r}); delete it and run `cifarlab robustness eval` again") from None
+        raise CifarlabError(f"{path} is damaged ({exc!r}); delete it and run `cifarlab robustness eval` "
+                            "again") from None
     if (run_dir / ROBUSTNESS_PLOT).is_file():
         lines += ["", f"![robustness heatmap]({ROBUSTNESS_PLOT})"]
     return lines + [""]

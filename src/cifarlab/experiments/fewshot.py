@@ -23,7 +23,8 @@ from cifarlab.experiments.figure6 import paper_value, plot_figure6
 from cifarlab.experiments.grid import Point
 from cifarlab.experiments.run import run_recipe
 from cifarlab.experiments.sweep import RUNS, WALL_FILE, Outcome, run_points, wall_time
-from cifarlab.models.bit_weights import OFFICIAL_NAMES, architecture_of
+from cifarlab.models import model_for_weights
+from cifarlab.models.bit_weights import OFFICIAL_NAMES
 from cifarlab.runs import eval_file
 from cifarlab.transfer import hyperrule
 
@@ -45,7 +46,7 @@ def run_recipe_for(base: Recipe, weights: str, shots: int, seed: int, num_classe
     fs = base.fewshot
     model = base.model
     if weights in OFFICIAL_NAMES:
-        model = replace(model, name=f"bit_{architecture_of(weights)}", options={}, weights=weights)
+        model = replace(model, name=model_for_weights(weights), options={}, weights=weights)
     elif weights == "scratch":
         model = replace(model, weights=None)
     else:

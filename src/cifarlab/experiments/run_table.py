@@ -17,10 +17,6 @@ from cifarlab.models.summary import count_parameters, multiply_adds
 from cifarlab.runs import Run
 from cifarlab.train.checkpoint import load_checkpoint
 
-SCORE_COLUMNS = ["test_top1", "test_top5", "test_loss", "test_ece"]
-COST_COLUMNS = ["params", "macs", "train_time_s", "images_per_s"]
-
-
 def _percent(value) -> Optional[float]:
     return None if value is None else round(100 * float(value), 2)
 

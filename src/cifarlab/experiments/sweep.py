@@ -97,16 +97,13 @@ def check_same_recipe(recipe: Recipe, run_dir: Path) -> None:
     from cifarlab.config import load_recipe, recipe_to_dict
 
     wanted, saved = _flat(recipe_to_dict(recipe)), _flat(recipe_to_dict(load_recipe(run_dir / RECIPE)))
-    # Values a run settles itself (optim.lr=find becomes the found rate) are not differences.
-    differ = sorted(k for k in wanted.keys() | saved.keys() if wanted.get(k) != saved.get(k) and wanted.get(k) != "find")
+    # Where the folder lives is no difference (a sweep folder may be moved), nor is a value the run
+    # settles itself (optim.lr=find becomes the found rate).
+    differ = sorted(k for k in wanted.keys() | saved.keys()
+                    if k not in ("name", "out_dir") and wanted.get(k) != saved.get(k) and wanted.get(k) != "find")
     if differ:
         raise CifarlabError(f"{run_dir} was trained with another recipe (it differs in {', '.join(differ[:5])}); "
                             "give the sweep another --out, or delete that run folder to train it again")
-
-
-def pending(points: list[Point], runs_dir: Path) -> list[Point]:
-    """The points whose run folders are not finished yet."""
-    return [p for p in points if not is_finished(Path(runs_dir) / p.name)]
 
 
 def run_points(points: list[Point], runs_dir: Path, jobs: int = 1, launcher: str = "local",

@@ -88,7 +88,10 @@ def motion_blur(images: Tensor, severity: int, generator: torch.Generator) -> Te
 def zoom_blur(images: Tensor, severity: int, generator: torch.Generator) -> Tensor:
     """Average the image with centre zooms of it by 1.00, 1.01, ...: a camera zooming during exposure."""
     total = torch.zeros_like(images)
-    factors = [1 + 0.01 * step for step in range(ZOOM_BLUR_FACTORS[severity - 1])]
+    # numpy's arange steps by (start + step) - start; the same floats give the same zoomed sizes
+    # (round(26 * 1.2500000000000002) is 33, round(26 * 1.25) is 32).
+    increment = (1 + 0.01) - 1
+    factors = [1 + index * increment for index in range(ZOOM_BLUR_FACTORS[severity - 1])]
     for factor in factors:
         total += filters.clipped_zoom(images, factor)
     return (images + total) / (len(factors) + 1)

@@ -28,6 +28,7 @@ from cifarlab.models import eval_geometry
 from cifarlab.models.input_config import InputConfig
 from cifarlab.robustness import dataset
 from cifarlab.robustness.corruptions import BENCHMARK, SEVERITIES, check_corruption, check_severity, corrupt
+from cifarlab.train.distributed import pick_device
 
 BINS = 15
 
@@ -63,6 +64,7 @@ def evaluate_robustness(
     tta: Optional[str] = None,
     limit: Optional[int] = None,
     seed: int = 0,
+    device: str = "auto",
     on_scored: Optional[Callable[[str, int, float], None]] = None,
 ) -> dict:
     """Score a run's model (best.pt, else last.pt) on corrupted copies of its test set; write nothing.
@@ -71,8 +73,9 @@ def evaluate_robustness(
     CIFAR-100-C); without it the run's test set is corrupted here with `seed`. `corruptions`
     defaults to the 15 of the benchmark (all those the folder holds with `data`); `limit` keeps
     N evenly spaced images of the clean test set and of each severity (`dataset.spaced_indices`);
-    `tta` defaults to the recipe's. `on_scored(name,
-    severity, top1)` is called after each cell. Returns robustness.json's content.
+    `tta` defaults to the recipe's. The model runs on `device` (`auto`: the GPU if there is
+    one); corruptions are made on the CPU. `on_scored(name, severity, top1)` is called after
+    each cell. Returns robustness.json's content.
     """
     run = runs.load_run(run_dir)
     recipe = run.recipe
@@ -82,7 +85,7 @@ def evaluate_robustness(
         names = dataset.corruptions_in(data, corruptions)
     else:
         names = [check_corruption(name) for name in (corruptions or BENCHMARK)]
-    model = run.model
+    model = run.model.to(pick_device(device))
     classes = run.classes
     test = load_dataset(recipe.data.dataset, recipe.data.root)
     chosen = dataset.spaced_indices(len(test.test_labels), limit)

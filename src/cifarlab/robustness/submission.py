@@ -33,6 +33,7 @@ from cifarlab.models import eval_geometry
 from cifarlab.models.input_config import InputConfig
 from cifarlab.robustness.corruptions import CORRUPTIONS, SEVERITIES
 from cifarlab.robustness.dataset import corruption_file, read_stacked, spaced_indices
+from cifarlab.train.distributed import pick_device
 
 _DISTORTION_FILE = re.compile(r"distortion(\d{2})\.npy")
 
@@ -57,16 +58,16 @@ def _rows(probs: Tensor, ids: list[str]) -> list[tuple[str, int]]:
 
 
 def write_submission(run_dir: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike,
-                     *, tta: Optional[str] = None, limit: Optional[int] = None) -> int:
+                     *, tta: Optional[str] = None, limit: Optional[int] = None, device: str = "auto") -> int:
     """Predict `data` with a run's model and write `out` as `id,label` CSV; returns the row count.
 
     `data` is a dataset name or a corrupted-set folder; `limit` keeps N evenly spaced images
     (of each severity, for a folder), whose ids keep their full-set index; `tta` defaults to
-    the recipe's.
+    the recipe's; the model runs on `device` (`auto`: the GPU if there is one).
     """
     run = runs.load_run(run_dir)
     tta = check_tta_mode(tta or run.recipe.eval.tta)
-    model = run.model
+    model = run.model.to(pick_device(device))
     options = dict(mean=run.mean, std=run.std, tta=tta, batch_size=run.recipe.eval.batch_size,
                    **eval_geometry(getattr(model, "input_config", InputConfig()), run.recipe.augment))
     rows: list[tuple[str, int]] = []

@@ -3,9 +3,9 @@
 The published frost corruption crops photographs of frost on glass shipped with the
 benchmark's code. cifarlab ships no photographs: `frost_textures` draws a fixed set of
 ice-crystal textures procedurally (mottled rime plus bright branching needles, tinted
-towards blue), the same on every machine. Their brightness is set to match what the
-photographs, shrunk to a fifth as the published code does, bring to a 32 x 32 crop, but
-their structure differs: fewer large translucent patches, more thin needles.
+towards blue), the same on every machine. Their mean brightness (0.47 of full scale) is a
+choice, not measured against the photographs, and their structure differs: thin needles
+rather than the photographs' broad translucent patches.
 """
 
 from __future__ import annotations

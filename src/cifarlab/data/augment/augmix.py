@@ -55,7 +55,7 @@ def augmix(x: torch.Tensor, width: int, depth: Optional[int], severity: float, a
         for step in range(int(steps.max())):
             choice = torch.randint(len(AUGMIX_OPS), (n,), generator=g)
             values = _values(choice, uniform(n, 0.1, severity, g), x.shape[-1], g)
-            view = apply_grouped(view, choice, values, AUGMIX_OPS, active=steps > step)
+            view = apply_grouped(view, choice, values, AUGMIX_OPS, active=steps > step, interpolation="bilinear")
         mixed += weights[:, chain].view(n, 1, 1, 1) * view
     return keep * x + (1.0 - keep) * mixed
 

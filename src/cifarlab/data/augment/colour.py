@@ -30,21 +30,25 @@ def blend(x: torch.Tensor, other: torch.Tensor, factors: torch.Tensor) -> torch.
 
 
 def brightness(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Scale each image's pixel values by its factor."""
     return (x * per_image(factors, x)).clamp_(0.0, 1.0)
 
 
 def contrast(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Scale each image's distance from its mean grey by its factor."""
     return blend(x, grey(x).mean(dim=(2, 3), keepdim=True), factors)
 
 
 def saturation(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Scale each pixel's distance from its own grey by the image's factor (0: greyscale)."""
     return blend(x, grey(x), factors)
 
 
 def sharpness(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     """Blend with a 3x3-smoothed copy (borders kept), as Pillow's ImageEnhance.Sharpness."""
-    kernel = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]], device=x.device) / 13.0
-    smooth = F.conv2d(x, kernel.expand(3, 1, 3, 3).to(x.dtype), groups=3)
+    # The kernel [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13 as a 3x3 box sum plus 4 x centre: a depthwise
+    # conv2d took 0.8 ms for a RandAugment share of 128 CIFAR images on one CPU thread, this far less.
+    smooth = (F.avg_pool2d(x, 3, stride=1) * 9.0 + 4.0 * x[:, :, 1:-1, 1:-1]) / 13.0
     degenerate = x.clone()
     degenerate[:, :, 1:-1, 1:-1] = smooth
     return blend(x, degenerate, factors)
@@ -58,7 +62,7 @@ def hue(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     """Rotate each image's hue by its shift, a share of a full turn in [-0.5, 0.5].
 
     The rotation turns the chroma plane of YIQ about the grey axis (as NVIDIA DALI's hue op): one
-    3x3 matrix per image, so one batched matmul. Measured on 64 CIFAR images, one CPU thread: 0.5 ms
+    3x3 matrix per image, so one batched matmul. Measured on 64 CIFAR images, one CPU thread: 0.8 ms
     against 9.8 ms for the HSV round trip torchvision does; luma is kept exactly, saturated colours
     differ slightly from the HSV result.
     """

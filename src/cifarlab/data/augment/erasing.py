@@ -30,9 +30,9 @@ def random_erasing(x: torch.Tensor, area: tuple[float, float], ratio: tuple[floa
                    fill: Union[str, float], g: torch.Generator) -> torch.Tensor:
     """Erase one random box of each image with uniform noise (`fill='random'`) or a grey level."""
     n, _, h, w = x.shape
-    mask = erase_mask(n, h, w, area, ratio, g).to(x.device)
+    mask = erase_mask(n, h, w, area, ratio, g).expand(n, 3, h, w)
     if fill == "random":
-        value = torch.rand(x.shape, generator=g).to(x.device, x.dtype)
-    else:
-        value = torch.full((), float(fill), device=x.device, dtype=x.dtype)
-    return torch.where(mask, value, x)
+        # Noise for the erased pixels only (a sixth of the batch on average), drawn on the CPU from `g`.
+        noise = torch.rand(int(mask.sum()), generator=g).to(x.device, x.dtype)
+        return x.masked_scatter(mask.to(x.device), noise)
+    return x.masked_fill(mask.to(x.device), float(fill))

@@ -42,13 +42,15 @@ class HeavyAugment:
         return x
 
     def apply_policy(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        a = self.augment
+        """One view of each image under the recipe's policy (the images themselves for `none`)."""
+        augment = self.augment
         if self.policy == "randaugment":
-            return rand_augment(x, a.randaugment_ops, a.randaugment_magnitude, g)
+            return rand_augment(x, augment.randaugment_ops, augment.randaugment_magnitude, g)
         if self.policy == "trivialaugment":
             return trivial_augment(x, g)
         if self.policy == "augmix":
-            return augmix(x, a.augmix_width, a.augmix_depth, a.augmix_severity, a.augmix_alpha, g)
+            return augmix(x, augment.augmix_width, augment.augmix_depth, augment.augmix_severity,
+                          augment.augmix_alpha, g)
         return x
 
 

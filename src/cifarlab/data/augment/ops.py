@@ -39,17 +39,17 @@ def _quality(n: int, span: tuple[int, int], g: torch.Generator) -> torch.Tensor:
 
 
 OP_FUNCTIONS: dict[str, OpFn] = {
-    "random_resized_crop": lambda x, p, g: geometry.random_resized_crop(x, p["scale"], p["ratio"], g),
-    "rotate": lambda x, p, g: geometry.random_rotate(x, p["degrees"], g),
-    "brightness": lambda x, p, g: colour.brightness(x, _spread(len(x), p["amount"], g)),
-    "contrast": lambda x, p, g: colour.contrast(x, _spread(len(x), p["amount"], g)),
-    "saturation": lambda x, p, g: colour.saturation(x, _spread(len(x), p["amount"], g)),
-    "hue": lambda x, p, g: colour.hue(x, uniform(len(x), -p["amount"], p["amount"], g)),
+    "random_resized_crop": lambda x, params, g: geometry.random_resized_crop(x, params["scale"], params["ratio"], g),
+    "rotate": lambda x, params, g: geometry.random_rotate(x, params["degrees"], g),
+    "brightness": lambda x, params, g: colour.brightness(x, _spread(len(x), params["amount"], g)),
+    "contrast": lambda x, params, g: colour.contrast(x, _spread(len(x), params["amount"], g)),
+    "saturation": lambda x, params, g: colour.saturation(x, _spread(len(x), params["amount"], g)),
+    "hue": lambda x, params, g: colour.hue(x, uniform(len(x), -params["amount"], params["amount"], g)),
     "color_jitter": _color_jitter,
-    "gaussian_noise": lambda x, p, g: gaussian_noise(x, uniform(len(x), *p["std"], g), g),
-    "jpeg": lambda x, p, g: jpeg(x, _quality(len(x), p["quality"], g)),
-    "clahe": lambda x, p, g: clahe(x, uniform(len(x), *p["clip_limit"], g), p["grid"]),
-    "random_erasing": lambda x, p, g: random_erasing(x, p["area"], p["ratio"], p["fill"], g),
+    "gaussian_noise": lambda x, params, g: gaussian_noise(x, uniform(len(x), *params["std"], g), g),
+    "jpeg": lambda x, params, g: jpeg(x, _quality(len(x), params["quality"], g)),
+    "clahe": lambda x, params, g: clahe(x, uniform(len(x), *params["clip_limit"], g), params["grid"]),
+    "random_erasing": lambda x, params, g: random_erasing(x, params["area"], params["ratio"], params["fill"], g),
 }
 
 

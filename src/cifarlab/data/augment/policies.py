@@ -44,17 +44,43 @@ POLICY_OPS: dict[str, PolicyOp] = {
 }
 OP_ORDER = list(POLICY_OPS)
 
+# The geometric ops as (matrix, shift) makers: images that drew any of them share one warp, which
+# measured 24.8 ms against 29.4 ms (one warp per op) for RandAugment on 128 CIFAR images, one CPU thread.
+AFFINE: dict[str, Callable[[torch.Tensor, int, int], tuple[torch.Tensor, torch.Tensor]]] = {
+    "shear_x": lambda value, h, w: geometry.shearing(value, 0),
+    "shear_y": lambda value, h, w: geometry.shearing(value, 1),
+    "translate_x": lambda value, h, w: geometry.translation(value * w, 0),
+    "translate_y": lambda value, h, w: geometry.translation(value * h, 1),
+    "rotate": lambda value, h, w: (geometry.rotation(value), torch.zeros(len(value), 2)),
+}
+
 
 def apply_grouped(x: torch.Tensor, choice: torch.Tensor, values: torch.Tensor, names: list[str],
-                  active: torch.Tensor | None = None) -> torch.Tensor:
-    """Image i gets op `names[choice[i]]` with value `values[i]` (where `active[i]`); one call per op."""
+                  active: torch.Tensor | None = None, interpolation: str = "nearest") -> torch.Tensor:
+    """Image i gets op `names[choice[i]]` with value `values[i]` (where `active[i]`); one call per op.
+
+    `interpolation` of the geometric ops: nearest is torchvision's default for RandAugment and
+    TrivialAugment (and 6x faster than bilinear here); AugMix's reference code uses bilinear.
+    """
     out = x.clone()
+    active = torch.ones(len(choice), dtype=torch.bool) if active is None else active
+    geometric = torch.zeros(len(choice), dtype=torch.bool)
     for k, name in enumerate(names):
-        picked = choice == k if active is None else (choice == k) & active
-        if name == "identity" or not picked.any():
-            continue
-        rows = picked.to(x.device)
-        out[rows] = POLICY_OPS[name][0](x[rows], values[picked])
+        picked = (choice == k) & active
+        if name in AFFINE:
+            geometric |= picked
+        elif name != "identity" and picked.any():
+            rows = picked.to(x.device)
+            out[rows] = POLICY_OPS[name][0](x[rows], values[picked])
+    if geometric.any():
+        matrix, shift = torch.zeros(int(geometric.sum()), 2, 2), torch.zeros(int(geometric.sum()), 2)
+        chosen, chosen_values = choice[geometric], values[geometric]
+        for k, name in enumerate(names):
+            picked = chosen == k
+            if name in AFFINE and picked.any():
+                matrix[picked], shift[picked] = AFFINE[name](chosen_values[picked], x.shape[-2], x.shape[-1])
+        rows = geometric.to(x.device)
+        out[rows] = geometry.warp(x[rows], matrix, shift, mode=interpolation)
     return out
 
 
