@@ -48,9 +48,12 @@ def test_eval_on_the_fly_writes_table_json_heatmap_and_report(tiny_run, capsys):
 
 def test_eval_reads_a_made_folder_and_refuses_labels_of_another_dataset(tiny_run, tmp_path, capsys):
     out = tmp_path / "c10c"
-    assert main(["robustness", "make", "cifar10", "--out", str(out), "--corruptions", "fog", "--limit", "30"]) == 0
+    assert main(["robustness", "make", "cifar10", "--out", str(out), "--corruptions", "fog", "saturate",
+                 "--limit", "30"]) == 0
     result = evaluate_robustness(tiny_run, data=out, tta="flip", limit=30)
+    # The extra corruptions stay out of the benchmark's mCE unless asked for.
     assert result["corruptions"] == ["fog"] and result["severities"] == [1, 2, 3, 4, 5]
+    assert evaluate_robustness(tiny_run, data=out, corruptions=["saturate"], limit=5)["corruptions"] == ["saturate"]
     assert result["num_images"] == 30 and result["source"] == str(out)
     np.save(out / LABELS, np.full(150, 57, dtype=np.uint8))  # CIFAR-100 labels beside a CIFAR-10 run
     with pytest.raises(CifarlabError, match="100 classes|10 classes"):

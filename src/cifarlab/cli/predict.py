@@ -14,6 +14,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from cifarlab.evaluate.tta import TTA_MODES
+
     p = sub.add_parser(
         "predict", help="write a submission CSV (id,label) of a run's predictions",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -26,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="cifar10, cifar100, folder:PATH (its test split), or a folder of "
                                                  "corrupted .npy files")
     p.add_argument("--out", required=True, help="CSV file to write")
-    p.add_argument("--tta", choices=("none", "flip", "flip_translate", "shift16"),
+    p.add_argument("--tta", choices=TTA_MODES,
                    help="test-time augmentation (default: the recipe's eval.tta)")
     p.add_argument("--limit", type=int,
                    help="only N evenly spaced images (of each severity, for a folder); ids keep their index")

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from cifarlab.evaluate.tta import TTA_MODES
     from cifarlab.robustness import CORRUPTIONS
 
     p = sub.add_parser(
@@ -72,10 +73,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--data", help="corrupted-set folder (robustness make, or the published CIFAR-10-C/100-C); "
                                          "default: corrupt the run's test set here")
     evaluate.add_argument("--corruptions", nargs="+", choices=CORRUPTIONS, metavar="NAME",
-                          help="which corruptions (default: the 15 of the benchmark; with --data, all it holds)")
+                          help="which corruptions (default: the 15 of the benchmark, those --data holds)")
     evaluate.add_argument("--severities", nargs="+", type=int, choices=(1, 2, 3, 4, 5), default=[1, 2, 3, 4, 5],
                           help="which severities (default: 1 2 3 4 5)")
-    evaluate.add_argument("--tta", choices=("none", "flip", "flip_translate", "shift16"),
+    evaluate.add_argument("--tta", choices=TTA_MODES,
                           help="test-time augmentation (default: the recipe's eval.tta)")
     evaluate.add_argument("--limit", type=int, help="only N images of each severity, evenly spaced")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the corruptions made here (default 0)")

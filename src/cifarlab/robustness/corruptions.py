@@ -79,7 +79,8 @@ def corrupt(images: Tensor, name: str, severity: int, seed: int = 0) -> Tensor:
     The same images, name, severity and seed give the same result. Blocks of `BLOCK` images
     are corrupted in turn from one random stream, so a slice of the output equals the output
     of the slice only for the corruptions in `DETERMINISTIC`. Values are clipped to [0, 1]
-    and truncated to 8 bits as the published generation code does.
+    and truncated to 8 bits as the published generation code does. The work is done on the
+    CPU; the result goes back to the images' device.
     """
     check_corruption(name)
     check_severity(severity)
@@ -92,9 +93,11 @@ def corrupt(images: Tensor, name: str, severity: int, seed: int = 0) -> Tensor:
     if images.shape[0] == 0:
         return images.clone()
     generator = corruption_generator(name, severity, seed)
+    device = images.device
+    images = images.cpu()  # the CPU generator's draws, and the Pillow ones, live there
     blocks = []
     for start in range(0, images.shape[0], BLOCK):
         result = _FUNCTIONS[name](images[start : start + BLOCK].float() / 255, severity, generator)
         # A small lift keeps values that are exact multiples of 1/255 on their own level.
         blocks.append(torch.floor(result.clamp(0, 1) * 255 + 1e-3).to(torch.uint8))
-    return torch.cat(blocks)
+    return torch.cat(blocks).to(device)
