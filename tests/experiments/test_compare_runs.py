@@ -46,3 +46,19 @@ def test_report_of_a_folder_without_runs_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "r")]) == 2
     assert "neither a run folder" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_report_compares_runs_on_corruptions_once_they_were_scored(zoo_sweep, tmp_path):
+    from cifarlab.cli import main as cli
+    from cifarlab.robustness.evaluation import evaluate_robustness, write_robustness
+
+    scored = tmp_path / "scored"
+    shutil.copytree(zoo_sweep / "runs" / "lenet_seed0", scored)
+    result = evaluate_robustness(scored, corruptions=["gaussian_noise", "contrast"], severities=[1, 5], limit=50)
+    write_robustness(scored, result)
+    out = tmp_path / "report"
+    assert cli(["report", str(scored), str(zoo_sweep / "runs" / "lenet_seed1"), "--out", str(out)]) == 0
+    rows = {r["name"]: r for r in csv.DictReader(open(out / "report.csv"))}
+    assert float(rows["scored"]["corrupted_top1"]) == round(100 * result["mean_corrupted_accuracy"], 2)
+    assert rows["lenet_seed1"]["corrupted_top1"] == ""
+    assert "corrupted top-1 (%)" in (out / "report.md").read_text()

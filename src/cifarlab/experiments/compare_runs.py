@@ -23,7 +23,9 @@ COLUMNS = [("name", "name", "{}"), ("model", "model", "{}"), ("test_top1", "test
            ("test_top5", "top-5 (%)", "{:.2f}"), ("test_loss", "loss", "{:.4f}"), ("test_ece", "ECE", "{:.4f}"),
            ("params", "params (M)", "params"), ("macs", "mult-adds (M)", "macs"),
            ("train_time_s", "train time (s)", "{:.1f}"), ("images_per_s", "images/s", "{:.0f}")]
-CSV_COLUMNS = [key for key, _, _ in COLUMNS] + ["val_best_top1", "run"]
+# Shown only when some run was scored on corruptions (`cifarlab robustness eval`).
+ROBUSTNESS_COLUMNS = [("corrupted_top1", "corrupted top-1 (%)", "{:.2f}"), ("mce", "mCE (%)", "{:.2f}")]
+CSV_COLUMNS = [key for key, _, _ in COLUMNS + ROBUSTNESS_COLUMNS] + ["val_best_top1", "run"]
 
 
 @dataclass
@@ -80,9 +82,11 @@ def _format(value, style: str) -> str:
 
 def markdown_table(rows: list[dict]) -> str:
     """The comparison as a Markdown table, one row per run."""
-    lines = ["| " + " | ".join(heading for _, heading, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    robustness = [c for c in ROBUSTNESS_COLUMNS if any(row.get(c[0]) is not None for row in rows)]
+    columns = COLUMNS + robustness
+    lines = ["| " + " | ".join(heading for _, heading, _ in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        lines.append("| " + " | ".join(_format(row.get(key), style) for key, _, style in COLUMNS) + " |")
+        lines.append("| " + " | ".join(_format(row.get(key), style) for key, _, style in columns) + " |")
     return "\n".join(lines) + "\n"
 
 

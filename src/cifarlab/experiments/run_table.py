@@ -14,8 +14,10 @@ import torch
 from cifarlab.models import create
 from cifarlab.models.layers import CIFAR_INPUT_SIZE
 from cifarlab.models.summary import count_parameters, multiply_adds
+from cifarlab.robustness.evaluation import read_robustness
 from cifarlab.runs import Run
 from cifarlab.train.checkpoint import load_checkpoint
+
 
 def _percent(value) -> Optional[float]:
     return None if value is None else round(100 * float(value), 2)
@@ -81,11 +83,19 @@ def model_size(run: Run, with_macs: bool = True) -> dict:
     return {"params": count_parameters(model), "macs": macs}
 
 
+def robustness(run: Run) -> dict:
+    """Mean accuracy over corruptions and severities and mCE (%), from robustness.json when the run has one."""
+    summary = read_robustness(run.dir) or {}
+    return {"corrupted_top1": _percent(summary.get("mean_corrupted_accuracy")),
+            "mce": _percent(summary.get("mean_corruption_error"))}
+
+
 def run_row(run: Run, with_macs: bool = True) -> dict:
     """name, model, scores, size and cost of one run; missing values are None."""
     row = {"name": run.dir.name, "model": run.recipe.model.name if run.recipe else None}
     row.update(scores(run))
     row.update(model_size(run, with_macs))
     row.update(training_cost(run))
+    row.update(robustness(run))
     row["run"] = str(run.dir)
     return row
