@@ -44,7 +44,8 @@ def loss_study(tmp_path_factory, cifar10):
     """`cifarlab compare` of cross-entropy against MSE on the tiny recipe; tests only read its folder."""
     folder = tmp_path_factory.mktemp("study")
     (folder / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    (folder / "loss.yaml").write_text(yaml.safe_dump({"recipe": "tiny.yaml", "vary": {"train.loss": ["cross_entropy", "mse"]}}))
+    study = {"recipe": "tiny.yaml", "vary": {"train.loss": ["cross_entropy", "mse"]}}
+    (folder / "loss.yaml").write_text(yaml.safe_dump(study))
     out = folder / "out"
     assert main(["compare", str(folder / "loss.yaml"), "--out", str(out)]) == 0
     return folder, out, json.loads((out / "compare.json").read_text())
@@ -112,6 +113,14 @@ def test_running_the_study_again_keeps_the_finished_runs(loss_study):
     assert json.loads((out / "compare.json").read_text())["runs"] == record["runs"]
 
 
+def test_running_a_changed_study_into_the_same_folder_is_refused_before_training(loss_study, capsys):
+    folder, out, record = loss_study
+    assert main(["compare", str(folder / "loss.yaml"), "--out", str(out), "optim.lr=0.01"]) == 2
+    message = capsys.readouterr().err
+    assert "optim.lr" in message and "another --out folder" in message
+    assert json.loads((out / "compare.json").read_text())["runs"] == record["runs"]
+
+
 def test_only_variants_of_the_same_architecture_share_the_initial_weights():
     references: list[dict] = []
     relu = load_recipe("quick", ["model.name=lenet", "model.options={}", "seed=3"])
@@ -160,7 +169,8 @@ def test_every_shipped_fdu_study_reads_and_resolves_its_recipes():
     for name in ("activation", "loss", "optimizer"):
         for suffix in ("", "_cpu"):
             study = read_study(folder / f"{name}{suffix}.yaml")
-            recipe = load_recipe(study.recipe, [*study.overrides, *next(iter(study.variants.values()))], check_machine=False)
+            first = next(iter(study.variants.values()))
+            recipe = load_recipe(study.recipe, [*study.overrides, *first], check_machine=False)
             assert recipe.train.epochs == (50 if not suffix else 5)
             assert recipe.model.name == ("resnet18" if not suffix else "vgg_a_bn")
     assert len(read_study(folder / "optimizer.yaml").variants) == 7

@@ -98,7 +98,7 @@ def test_augment_grid_writes_one_row_per_op_over_sample_images(tmp_path, capsys)
                  "augment.policy=trivialaugment", "--out", str(out), "--images", "5"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "rotate (p=0.5)" in printed and "jpeg (p=0.3)" in printed and "trivialaugment" in printed
+    assert "rotate (p=0.5)" in printed and "jpeg (p=0.3)" in printed and "trivialaugment, all together" in printed
     width, height = Image.open(out).size
     rows = 5  # original, rotate, jpeg, trivialaugment, all together
     assert height == 14 + rows * 66 and width > 5 * 66

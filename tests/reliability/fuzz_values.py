@@ -90,8 +90,40 @@ def hostile_value(key: Key) -> st.SearchStrategy[str]:
     )
 
 
-def overrides(keys: list[Key], most: int = 3) -> st.SearchStrategy[list[str]]:
-    """1 to `most` `key=value` overrides of distinct keys, each with a hostile value."""
+def plausible_value(key: Key) -> st.SearchStrategy[str]:
+    """Text for `key=...` of the key's own type, anywhere in its range: mostly accepted, so the run really trains."""
+    return _of_type(key.hint, key.metadata).map(_flow)
+
+
+def _of_type(hint: Any, meta: dict) -> st.SearchStrategy:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    low, high = meta.get("min"), meta.get("max")
+    if origin is typing.Literal:
+        return st.sampled_from(args)
+    if args and origin not in (list, dict):  # Optional[...] and other unions
+        return st.one_of(*[_of_type(arm, meta) for arm in args])
+    if hint is type(None):
+        return st.none()
+    if hint is bool:
+        return st.booleans()
+    if hint is int:
+        low = -3 if low is None else low
+        return st.integers(min_value=low, max_value=low + 40 if high is None else high)
+    if hint is float:
+        low = -1.0 if low is None else low
+        return st.floats(min_value=low, max_value=low + 10.0 if high is None else high)
+    if origin is list:
+        return st.lists(_of_type(args[0], {}), max_size=5).map(sorted)
+    if origin is dict or hint is dict:
+        return st.just({})
+    return st.text(max_size=10)
+
+
+def overrides(keys: list[Key], most: int = 3, plausible: bool = False) -> st.SearchStrategy[list[str]]:
+    """1 to `most` `key=value` overrides of distinct keys, each hostile or (with `plausible`) often of its own type."""
+    def value(key: Key) -> st.SearchStrategy[str]:
+        return st.one_of(plausible_value(key), hostile_value(key)) if plausible else hostile_value(key)
+
     return st.lists(st.sampled_from(keys), min_size=1, max_size=most, unique_by=lambda key: key.name).flatmap(
-        lambda chosen: st.tuples(*[hostile_value(key).map(lambda text, name=key.name: f"{name}={text}")
+        lambda chosen: st.tuples(*[value(key).map(lambda text, name=key.name: f"{name}={text}")
                                   for key in chosen]).map(list))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 
 from cifarlab.cli import main
 from cifarlab.config import load_recipe
@@ -26,7 +26,7 @@ from .fuzz_values import HOSTILE_TEXTS, _near_bounds, overrides, recipe_keys
 
 BASE = {
     "name": "fuzz", "seed": 0,
-    "data": {"dataset": "cifar10", "val_size": 100, "train_limit": 200},
+    "data": {"dataset": "cifar10", "val_size": 0, "train_limit": 200},  # no validation: no plots, ~1 s a run
     "model": {"name": "lenet"},
     "optim": {"name": "sgd", "lr": 0.05},
     "train": {"epochs": 1, "batch_size": 32, "log_every": 1, "device": "cpu"},
@@ -48,9 +48,12 @@ NOT_TRAINED = {
     "log.sinks": "wandb and mlflow talk to servers",
     "log.project": "read by wandb and mlflow only",
     "log.tracking_uri": "read by mlflow only",
+    "optim.backbone_lr_scale": "refused only after the run folder exists; see the xfail test below",
 }
 TRAINED_KEYS = [key for key in KEYS if key.name not in NOT_TRAINED]
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# Bounded so the suite stays fast; CIFARLAB_FUZZ_EXAMPLES=2000 fuzzes harder (and finds rarer cases).
+EXAMPLES = int(os.environ.get("CIFARLAB_FUZZ_EXAMPLES", "40"))
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +82,7 @@ def test_every_key_loads_or_refuses_each_hostile_value_with_one_message(base_fil
     assert not tracebacks, "\n".join(tracebacks)
 
 
-@settings(max_examples=300, **SETTINGS)
+@settings(max_examples=5 * EXAMPLES, **SETTINGS)
 @given(drawn=overrides(KEYS))
 def test_random_overrides_of_any_keys_load_or_are_refused(base_file, drawn):
     try:
@@ -115,14 +118,15 @@ def check_outcome(code: int, stderr: str, out: Path) -> None:
         assert [record["step"] for record in read_metrics(run_dir / METRICS) if record["kind"] == "step"] == [1]
 
 
-@settings(max_examples=40, **SETTINGS)
-@given(drawn=overrides(TRAINED_KEYS, most=2))
+@settings(max_examples=EXAMPLES, **SETTINGS)
+@given(drawn=overrides(TRAINED_KEYS, most=2, plausible=True))
 def test_random_overrides_train_one_step_or_are_refused_leaving_nothing(base_file, drawn):
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "runs"
         # train.steps=1 comes last, so no drawn value can make the run long.
         code, stderr = train(base_file, [f"out_dir={out}", *drawn, "train.steps=1"], Path(folder))
         check_outcome(code, stderr, out)
+        event("trained one step" if code == 0 else "refused")
 
 
 @pytest.mark.parametrize("words", [
@@ -143,3 +147,12 @@ def test_unusable_run_folders_are_refused(base_file, tmp_path):
     code, stderr = train(base_file, [f"out_dir={blocker}/runs", "train.steps=1"], tmp_path)
     assert code == 2 and "cifarlab: error: " in stderr and "Traceback" not in stderr, stderr
     assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.xfail(strict=True, reason="experiments/run.py creates the run folder before the Trainer builds its "
+                   "optimiser, and removes it only for failures inside fit(): a refusal from Trainer() leaves "
+                   "recipe.yaml and indices.json behind")
+def test_a_refusal_while_building_the_optimiser_leaves_no_run_folder(base_file, tmp_path):
+    out = tmp_path / "runs"
+    code, stderr = train(base_file, [f"out_dir={out}", "optim.backbone_lr_scale=0", "train.steps=1"], tmp_path)
+    check_outcome(code, stderr, out)

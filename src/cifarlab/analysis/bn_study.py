@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,7 +65,8 @@ def _norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.sqrt(sum(t.double().square().sum() for t in tensors))
 
 
-def loss_and_gradient(model: nn.Module, params: list[nn.Parameter], batch: Batch, loss_fn: LossFn) -> tuple[float, list[torch.Tensor]]:
+def loss_and_gradient(model: nn.Module, params: list[nn.Parameter], batch: Batch,
+                      loss_fn: LossFn) -> tuple[float, list[torch.Tensor]]:
     """The loss of `model` on `batch` in training mode (batch statistics, as a training step sees it) and its gradient."""
     model.train()
     loss = loss_fn(model(batch.inputs), batch.targets)
@@ -169,7 +170,8 @@ class BNStudy:
 
 
 def run_bn_study(recipe: Recipe, lrs: Sequence[float] = DEFAULT_LRS, step_multiples: Sequence[float] = (1, 10, 100),
-                 probe_every: int = 1, models: Sequence[str] = MODELS, on_run=None) -> BNStudy:
+                 probe_every: int = 1, models: Sequence[str] = MODELS,
+                 on_run: Callable[[StudyRun], None] | None = None) -> BNStudy:
     """Train each net of `models` at each learning rate on the recipe's data, optimiser and loss.
 
     Per net, the weights are built once (seeded by `recipe.seed`) and copied into every learning

@@ -39,7 +39,8 @@ def _finish(fig: Figure, axes: list[Axes], study: BNStudy) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     lrs = ", ".join(f"{lr:g}" for lr in study.lrs)
-    fig.suptitle(f"bands: min-max over learning rates {lrs}", fontsize=9)
+    fig.suptitle(f"shaded: min to max over the learning rates {lrs} (and the probed step sizes, where probed); "
+                 "line: median", fontsize=9)
 
 
 def plot_loss_landscape(study: BNStudy, path: str | Path) -> Path:

@@ -57,7 +57,8 @@ def table_markdown(rows: list[dict]) -> str:
                 "mean gradient change", "max beta-smoothness", "time (s)"]
     lines = ["| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
     for row in rows:
-        lines.append("| " + " | ".join(f"{row[c]:g}" if isinstance(row[c], float) else str(row[c]) for c in TABLE_COLUMNS) + " |")
+        cells = [f"{row[c]:g}" if isinstance(row[c], float) else str(row[c]) for c in TABLE_COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

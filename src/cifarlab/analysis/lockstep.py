@@ -26,9 +26,10 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 import yaml
@@ -48,8 +49,9 @@ from cifarlab.data.sources import Dataset, load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.grid import as_override_text
 from cifarlab.experiments.run import build_model, run_recipe
-from cifarlab.runs import load_run
+from cifarlab.runs import RECIPE, load_run
 from cifarlab.train.callbacks import Callback, StepOutput
+from cifarlab.train.loop import changed_keys, training_values
 
 COMPARE_JSON = "compare.json"
 RUN_RECORD = "lockstep.json"  # in each run folder, once it finished: its hashes and wall time
@@ -106,7 +108,8 @@ def read_study(path: str | Path) -> Study:
     if "vary" in content:
         vary = content["vary"]
         if not isinstance(vary, dict) or len(vary) != 1 or not isinstance(next(iter(vary.values())), list):
-            raise CifarlabError(f"`vary:` in {path} takes one key and a list of values, e.g. vary: {{train.loss: [mse, bce]}}; "
+            raise CifarlabError(f"`vary:` in {path} takes one key and a list of values, "
+                                "e.g. vary: {train.loss: [mse, bce]}; "
                                 "use `variants:` to change several keys per variant")
         key, values = next(iter(vary.items()))
         variants = {_variant_name(v): [f"{key}={as_override_text(v)}"] for v in values}
@@ -114,14 +117,17 @@ def read_study(path: str | Path) -> Study:
             raise CifarlabError(f"`vary:` in {path} lists a value twice; give each variant once")
     else:
         if not isinstance(content["variants"], dict) or not content["variants"]:
-            raise CifarlabError(f"`variants:` in {path} must map variant names to overrides, e.g. adam: {{optim.name: adam}}")
-        variants = {str(name): _overrides(o or {}, f"variant {name!r} in {path}") for name, o in content["variants"].items()}
+            raise CifarlabError(f"`variants:` in {path} must map variant names to overrides, "
+                                "e.g. adam: {optim.name: adam}")
+        variants = {str(name): _overrides(words or {}, f"variant {name!r} in {path}")
+                    for name, words in content["variants"].items()}
     fixed = sorted({w.partition("=")[0] for words in variants.values() for w in words} & {"seed", *_PLACEMENT})
     if fixed:
         raise CifarlabError(f"variants in {path} set {', '.join(fixed)}, which the study itself sets for every variant "
                             "(the same seed keeps the batches identical); list seeds under `seeds:` instead")
     seeds = content.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds) or len(set(seeds)) != len(seeds):
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds) \
+            or len(set(seeds)) != len(seeds):
         raise CifarlabError(f"`seeds:` in {path} must be a list of distinct integers, e.g. [0, 1, 2]")
     recipe = str(content["recipe"])
     local = path.parent / recipe
@@ -206,7 +212,7 @@ class VariantRun:
     differs_in: list[str]  # recipe keys whose values differ from the study's first variant
 
 
-def variant_recipes(study: Study, overrides: list[str] = ()) -> dict[tuple[str, int], Recipe]:
+def variant_recipes(study: Study, overrides: Sequence[str] = ()) -> dict[tuple[str, int], Recipe]:
     """Every (variant, seed)'s resolved recipe, loaded and checked before any run starts."""
     recipes = {}
     for seed in study.seeds:
@@ -229,7 +235,8 @@ def _initial_model(recipe: Recipe, num_classes: int, references: list[dict]) -> 
     return model, len(references) == 1
 
 
-def run_study(study: Study, out: str | Path, overrides: list[str] = (), progress_stream=None) -> list[VariantRun]:
+def run_study(study: Study, out: str | Path, overrides: Sequence[str] = (),
+              progress_stream: TextIO | None = None) -> list[VariantRun]:
     """Train every variant at every seed into out/runs/<variant>_seed<seed> and return the runs, in order.
 
     A finished run is kept (its record read back); an unfinished one starts again from scratch,
@@ -250,7 +257,7 @@ def run_study(study: Study, out: str | Path, overrides: list[str] = (), progress
             dataset = datasets[key]
             model, shared = _initial_model(recipe, len(dataset.classes), references)
             run_dir = out / RUNS / recipe.name
-            record = _finished_record(run_dir)
+            record = _finished_record(run_dir, recipe)
             if record is None:
                 record = _train(recipe, run_dir, model, dataset, progress_stream)
             done.append(VariantRun(
@@ -259,14 +266,21 @@ def run_study(study: Study, out: str | Path, overrides: list[str] = (), progress
     return done
 
 
-def _finished_record(run_dir: Path) -> dict | None:
+def _finished_record(run_dir: Path, recipe: Recipe) -> dict | None:
+    """The hashes of a run the study finished before, if it trained exactly this recipe."""
     path = run_dir / RUN_RECORD
     if not path.is_file():
         return None
+    saved = load_recipe(run_dir / RECIPE, check_machine=False)
+    changed = changed_keys(training_values(saved), recipe)
+    if changed:
+        raise CifarlabError(f"{run_dir} was trained with other values of {', '.join(changed)} than the study now asks for; "
+                            "give the changed study another --out folder, or delete that folder to train it again")
     return json.loads(path.read_text())
 
 
-def _train(recipe: Recipe, run_dir: Path, model: torch.nn.Module, dataset: Dataset, progress_stream) -> dict:
+def _train(recipe: Recipe, run_dir: Path, model: torch.nn.Module, dataset: Dataset,
+           progress_stream: TextIO | None) -> dict:
     if run_dir.exists():
         shutil.rmtree(run_dir)  # an unfinished run: its hashes would not cover every step
     fingerprint = Fingerprint()
@@ -319,7 +333,8 @@ class StudyResult:
     summary_markdown: str
 
 
-def compare(study: Study, out: str | Path, overrides: list[str] = (), progress_stream=None) -> StudyResult:
+def compare(study: Study, out: str | Path, overrides: Sequence[str] = (),
+            progress_stream: TextIO | None = None) -> StudyResult:
     """Run the study and write compare.json, results.csv, summary.csv, summary.md and curves.png into `out`."""
     out = Path(out)
     runs = run_study(study, out, overrides, progress_stream)
@@ -336,5 +351,6 @@ def compare(study: Study, out: str | Path, overrides: list[str] = (), progress_s
     curves: dict[str, list[list[dict]]] = {}
     for r in runs:
         curves.setdefault(r.variant, []).append(load_run(r.run_dir).history)
-    plot_lockstep_curves(curves, out / "curves.png", title=f"{studied} (seed{'s' if len(study.seeds) > 1 else ''} {', '.join(map(str, study.seeds))})")
+    seeds = f"seed{'s' if len(study.seeds) > 1 else ''} {', '.join(map(str, study.seeds))}"
+    plot_lockstep_curves(curves, out / "curves.png", title=f"{studied} ({seeds})")
     return StudyResult(out=out, runs=runs, summary_markdown=table)

@@ -1,4 +1,4 @@
-"""`cifarlab data`: what a dataset holds and where it comes from, and a grid of sample images."""
+"""`cifarlab data`: what a dataset holds and where it comes from, a grid of sample images, and what augmentation does to them."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from cifarlab.errors import CifarlabError
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.action == "info":
-        _print_info(args.name, args.root)
-        return 0
     if args.action == "augment-grid":
         return _augment_grid(args)
     if args.overrides:
         raise CifarlabError(f"`cifarlab data {args.action}` takes no recipe overrides, got {' '.join(args.overrides)}; "
                             "overrides go with augment-grid")
+    if args.action == "info":
+        _print_info(args.name, args.root)
+        return 0
     from cifarlab.data.grid import sample_grid
     from cifarlab.data.sources import load_dataset
 

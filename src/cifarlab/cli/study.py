@@ -13,7 +13,7 @@ DEFAULT_RECIPE = RECIPES_DIR / "fdu" / "studies" / "bn_cpu.yaml"
 
 
 def run(args: argparse.Namespace) -> int:
-    from cifarlab.analysis.bn_study import run_bn_study
+    from cifarlab.analysis.bn_study import StudyRun, run_bn_study
     from cifarlab.analysis.bn_study_report import write_bn_study
     from cifarlab.config import load_recipe
 
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("studies") / recipe.name
     started = time.perf_counter()
 
-    def report(study_run) -> None:
+    def report(study_run: StudyRun) -> None:
         print(f"{study_run.model} lr={study_run.lr:g}: val top-1 {study_run.val_top1:.2%}, {study_run.time_s:.0f} s",
               file=sys.stderr, flush=True)
 

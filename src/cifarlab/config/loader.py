@@ -332,8 +332,13 @@ def _coerce(hint: Any, value: Any, meta: dict) -> Any:
     if hint is float:
         if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
             value = float(value)  # PyYAML reads `5e-4` (no dot) as a string
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return _in_bounds(float(value), meta)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                number = float(value)  # an integer of 400 digits has no float: OverflowError
+            except OverflowError:
+                raise _Mismatch from None
+            if math.isfinite(number):
+                return _in_bounds(number, meta)
         raise _Mismatch
     if hint is str:
         if isinstance(value, str):

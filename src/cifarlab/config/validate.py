@@ -21,12 +21,13 @@ _SEED_LIMIT = 2**32  # numpy's seed range; torch and Python accept these too
 _DEVICE_TYPES = ("cpu", "cuda", "mps")
 _NAME_BYTES = 255  # the longest file or folder name common file systems (ext4, APFS, NTFS) allow
 _SUFFIX_BYTES = 8  # room for the "-2", "-3" ... a taken run folder name gets
+_LARGEST_SIDE = 1024  # resize and crop sides; larger images belong to another kind of project
 
 
 def validate_recipe(recipe: Recipe, where: Optional[Where] = None, check_machine: bool = True) -> None:
     """Refuse a recipe whose values cannot make a sensible run; `check_machine` also checks the device exists here."""
     where = where or (lambda key: "")
-    checks = [_learning_rates, _length, _batch, _lists, _sizes, _names, _seeds, _device_string, _heavy_augment]
+    checks = [_learning_rates, _length, _batch, _lists, _sizes, _export, _names, _seeds, _device_string, _heavy_augment]
     if check_machine:
         checks.append(_device_present)
     for check in checks:
@@ -98,6 +99,11 @@ def _increasing(values: list[int]) -> bool:
 
 def _sizes(recipe: Recipe) -> Problem:
     augment = recipe.augment
+    for key, side in (("augment.resize", augment.resize), ("augment.crop", augment.crop),
+                      ("fewshot.precrop", recipe.fewshot.precrop), ("fewshot.crop", recipe.fewshot.crop)):
+        if side is not None and side > _LARGEST_SIDE:
+            return key, (f"{key}={side} pixels is beyond what cifarlab trains at (at most {_LARGEST_SIDE}); "
+                         "BiT-HyperRule uses 160/128 for small images and 512/480 for larger ones")
     if augment.crop is not None and augment.resize is not None and augment.crop > augment.resize:
         return "augment.crop", (f"augment.crop={augment.crop} is larger than the resized image "
                                 f"(augment.resize={augment.resize}); use a crop <= {augment.resize}")
@@ -105,6 +111,15 @@ def _sizes(recipe: Recipe) -> Problem:
     if fewshot.crop is not None and fewshot.precrop is not None and fewshot.crop > fewshot.precrop:
         return "fewshot.crop", (f"fewshot.crop={fewshot.crop} is larger than fewshot.precrop={fewshot.precrop}; "
                                 f"use a crop <= {fewshot.precrop}")
+    return None
+
+
+def _export(recipe: Recipe) -> Problem:
+    """The official .npz layout is BiT's: refuse any other network before training, not after it."""
+    if recipe.train.export_npz and not recipe.model.name.startswith("bit_"):
+        return "train.export_npz", (f"train.export_npz=true writes BiT ResNet-V2 weights only, but model.name="
+                                    f"{recipe.model.name}; train a bit_* model, or use `cifarlab export` "
+                                    "(.safetensors) for other networks")
     return None
 
 

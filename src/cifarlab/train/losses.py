@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from cifarlab.data.augment import augmix_js
 from cifarlab.errors import CifarlabError
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -96,3 +97,8 @@ def huber(label_smoothing: float) -> LossFn:
 def bce_with_logits(label_smoothing: float) -> LossFn:
     # One independent sigmoid per class; numerically stable on logits (not on sigmoid outputs).
     return _on_one_hot(label_smoothing, F.binary_cross_entropy_with_logits)
+
+
+# AugMix's Jensen-Shannon consistency (Hendrycks et al. 2020): the pipeline sends each image as
+# (clean, view, view) triplets when `augment.augmix_js` is on; the loss lives with AugMix.
+register_loss("augmix_js")(augmix_js)

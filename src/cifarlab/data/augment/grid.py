@@ -37,7 +37,7 @@ def sample_images(images: torch.Tensor, labels: torch.Tensor, count: int, seed: 
 
 
 def augment_rows(augment: Any, images: torch.Tensor, seed: int = 0) -> list[tuple[str, torch.Tensor]]:
-    """(label, float images in [0, 1]) per row: the originals, each op at p=1, the policy, then everything."""
+    """(label, float images in [0, 1]) per row: the originals, each op at p=1, the policy, then all at their own p."""
     x = images.float() / 255.0
     rows = [("original", x)]
     for i, op in enumerate(check_ops(augment.ops)):
@@ -48,7 +48,7 @@ def augment_rows(augment: Any, images: torch.Tensor, seed: int = 0) -> list[tupl
         rows.append((augment.policy, policy_only(x, torch.Generator().manual_seed(seed))))
     if len(rows) > 2:
         combined = HeavyAugment(replace(augment, augmix_js=False))
-        rows.append(("all, p as set", combined(x, torch.Generator().manual_seed(seed))))
+        rows.append(("all together", combined(x, torch.Generator().manual_seed(seed))))
     return rows
 
 
