@@ -51,6 +51,28 @@ def images_per_second(model, x, y, device, precision: str, steps: int, repeats: 
     return statistics.median(rates)
 
 
+def var_mean_standardize(weight: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """The textbook weight standardisation (BiT's code): var_mean and two broadcasts."""
+    var, mean = torch.var_mean(weight, dim=(1, 2, 3), keepdim=True, unbiased=False)
+    return (weight - mean) / torch.sqrt(var + eps)
+
+
+def standardisation_ratio(model_name: str, x: torch.Tensor, y: torch.Tensor, device: torch.device, steps: int,
+                          repeats: int) -> None:
+    """fp32 step with cifarlab's batch-norm weight standardisation against the var_mean formulation."""
+    from cifarlab.models import bit
+
+    fast = images_per_second(create(model_name, num_classes=10).to(device), x, y, device, "fp32", steps, repeats)
+    original = bit.standardize_weight
+    bit.standardize_weight = var_mean_standardize
+    try:
+        slow = images_per_second(create(model_name, num_classes=10).to(device), x, y, device, "fp32", steps, repeats)
+    finally:
+        bit.standardize_weight = original
+    print(f"weight standardisation, fp32 step: var_mean {slow:9.1f} img/s   F.batch_norm {fast:9.1f} img/s   "
+          f"ratio {fast / slow:5.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -60,6 +82,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--compile", action="store_true", help="also time cifarlab's step under torch.compile")
     ap.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. reduce-overhead (CUDA graphs), max-autotune")
+    ap.add_argument("--standardisation", action="store_true",
+                    help="only compare the two weight-standardisation formulations (before/after) in fp32")
     args = ap.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -69,6 +93,9 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"{args.model} training step, 128x128, batch {args.batch_size}, {name}, torch {torch.__version__}, "
           f"median of {args.repeats} x {args.steps} steps")
+    if args.standardisation:
+        standardisation_ratio(args.model, x, y, device, args.steps, args.repeats)
+        return
     ref = images_per_second(create(args.model, num_classes=10).to(device), x, y, device, "fp32", args.steps, args.repeats)
     print(f"reference  {'fp32, channels-first':30s} {ref:9.1f} img/s")
     variants = [("bf16, channels-first", False, False), ("bf16, channels_last", True, False)]
