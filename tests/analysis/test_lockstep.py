@@ -174,6 +174,7 @@ def test_every_shipped_fdu_study_reads_and_resolves_its_recipes():
             assert recipe.train.epochs == (50 if not suffix else 5)
             assert recipe.model.name == ("resnet18" if not suffix else "vgg_a_bn")
     assert len(read_study(folder / "optimizer.yaml").variants) == 7
+    assert read_study("fdu/studies/loss_cpu") == read_study(folder / "loss_cpu.yaml")  # by name, from anywhere
 
 
 def test_compare_on_a_missing_study_file_exits_with_a_message_that_names_it(tmp_path, capsys):

@@ -176,7 +176,8 @@ def run_bn_study(recipe: Recipe, lrs: Sequence[float] = DEFAULT_LRS, step_multip
 
     Per net, the weights are built once (seeded by `recipe.seed`) and copied into every learning
     rate's run; `recipe.model.options` (width_multiplier, activation) apply to every net, and
-    `recipe.train.epochs` (or `steps`) sets the length. `on_run(study_run)` is called after each run.
+    `recipe.train.epochs` (or `steps`) sets the length. Each run keeps its learning rate constant
+    (the recipe's schedule is not used) and trains in fp32. `on_run(study_run)` is called after each run.
     """
     if not lrs or min(lrs) <= 0:
         raise CifarlabError("the BN study needs positive learning rates, e.g. --lrs 1e-3 2e-3 1e-4 5e-4")

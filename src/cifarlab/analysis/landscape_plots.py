@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from cifarlab.evaluate.plots import save_figure
@@ -38,16 +39,22 @@ def plot_contour(coordinates: np.ndarray, loss: np.ndarray, path: str | os.PathL
     """Filled contours of the loss over the two directions; the trained weights are the cross at (0, 0)."""
     fig = Figure(figsize=(5.4, 4.6), layout="constrained")
     ax = fig.subplots()
+    # Levels spaced geometrically: the loss grows by orders of magnitude away from the minimum,
+    # and evenly spaced levels would leave the basin one flat colour.
+    low, high = max(float(np.nanmin(loss)), 1e-6), float(np.nanmax(loss))
+    spaced = np.geomspace(low, high, levels) if high > low * 1.001 else levels
+    norm = LogNorm(low, high) if high > low * 1.001 else None
     # loss[i, j] is at (x_i, y_j): transposed so that rows follow y, as contourf expects.
-    filled = ax.contourf(coordinates, coordinates, loss.T, levels=levels, cmap="viridis")
-    ax.contour(coordinates, coordinates, loss.T, levels=levels, colors="white", linewidths=0.3)
+    filled = ax.contourf(coordinates, coordinates, loss.T, levels=spaced, cmap="viridis", norm=norm)
+    ax.contour(coordinates, coordinates, loss.T, levels=spaced, colors="white", linewidths=0.3)
     ax.plot([0], [0], marker="x", color="red", markersize=8)
     ax.set_xlabel("direction 1")
     ax.set_ylabel("direction 2")
     ax.set_aspect("equal")
     ax.locator_params(nbins=5)
     ax.set_title(title, fontsize=9)
-    fig.colorbar(filled, ax=ax, label="cross-entropy loss")
+    ticks = np.geomspace(low, high, 6) if norm is not None else None
+    fig.colorbar(filled, ax=ax, label="cross-entropy loss", ticks=ticks, format="%.3g", shrink=0.85)
     return save_figure(fig, path)
 
 

@@ -45,6 +45,7 @@ from cifarlab.analysis.lockstep_table import (
 from cifarlab.atomic import write_text
 from cifarlab.config import load_recipe, recipe_to_dict
 from cifarlab.config.recipe import Recipe
+from cifarlab.config.shipped import RECIPES_DIR
 from cifarlab.data.sources import Dataset, load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.grid import as_override_text
@@ -90,9 +91,19 @@ def _variant_name(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", as_override_text(value)).strip("-") or "value"
 
 
+def study_path(name_or_path: str | Path) -> Path:
+    """An existing study file, else the shipped one of that name (`fdu/studies/activation_cpu`)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    name = str(name_or_path).removeprefix("configs/")
+    shipped = RECIPES_DIR / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    return shipped if shipped.is_file() else path
+
+
 def read_study(path: str | Path) -> Study:
-    """The Study a study file describes; its recipe path is relative to the file (or a shipped name)."""
-    path = Path(path)
+    """The Study a study file (or shipped study name) describes; its recipe path is relative to the file."""
+    path = study_path(path)
     if not path.is_file():
         raise CifarlabError(f"study file {path} does not exist; give a YAML file with recipe: and variants: (or vary:)")
     try:
@@ -274,7 +285,8 @@ def _finished_record(run_dir: Path, recipe: Recipe) -> dict | None:
     saved = load_recipe(run_dir / RECIPE, check_machine=False)
     changed = changed_keys(training_values(saved), recipe)
     if changed:
-        raise CifarlabError(f"{run_dir} was trained with other values of {', '.join(changed)} than the study now asks for; "
+        raise CifarlabError(f"{run_dir} was trained with other values of {', '.join(changed)} "
+                            "than the study now asks for; "
                             "give the changed study another --out folder, or delete that folder to train it again")
     return json.loads(path.read_text())
 

@@ -15,10 +15,11 @@ DEFAULT_RECIPE = RECIPES_DIR / "fdu" / "studies" / "bn_cpu.yaml"
 def run(args: argparse.Namespace) -> int:
     from cifarlab.analysis.bn_study import StudyRun, run_bn_study
     from cifarlab.analysis.bn_study_report import write_bn_study
+    from cifarlab.analysis.lockstep import study_path
     from cifarlab.config import load_recipe
 
     overrides = list(args.overrides) + ([f"train.epochs={args.epochs}"] if args.epochs is not None else [])
-    recipe = load_recipe(args.recipe, overrides)
+    recipe = load_recipe(study_path(args.recipe), overrides)
     out = Path(args.out) if args.out else Path("studies") / recipe.name
     started = time.perf_counter()
 
@@ -42,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=("examples:\n"
                 "  cifarlab study bn                                   # CPU-sized: quarter-width nets, 2,560 images\n"
                 "  cifarlab study bn --lrs 1e-3 1e-4 --epochs 5 --out studies/bn\n"
-                "  cifarlab study bn --recipe configs/fdu/studies/bn.yaml --probe-every 10 train.device=cuda\n"
+                "  cifarlab study bn --recipe fdu/studies/bn --probe-every 10 train.device=cuda   # full size\n"
                 "Both nets train at every learning rate from one initialisation per net, on the same batches."))
     p.add_argument("kind", choices=["bn"], help="which study: bn (Santurkar et al. 2018 on VGG-A)")
     p.add_argument("overrides", nargs="*", help="key=value recipe overrides, e.g. data.train_limit=5000")
