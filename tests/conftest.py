@@ -42,3 +42,22 @@ def cifar10_small(cifar10: Dataset) -> Dataset:
         train_images=cifar10.train_images[train], train_labels=cifar10.train_labels[train],
         test_images=cifar10.test_images[test], test_labels=cifar10.test_labels[test],
     )
+
+
+# The smallest real training: LeNet on 200 CIFAR-10 images (100 held out), one epoch, on the CPU.
+TINY_RECIPE = {
+    "name": "tiny", "seed": 1,
+    "data": {"dataset": "cifar10", "val_size": 100, "train_limit": 200},
+    "model": {"name": "lenet"},
+    "optim": {"name": "sgd", "lr": 0.05},
+    "train": {"epochs": 1, "batch_size": 32, "log_every": 2, "device": "cpu"},
+    "eval": {"test": True, "batch_size": 500},
+}
+
+
+def tiny_recipe_data(**sections) -> dict:
+    """TINY_RECIPE with some sections changed: a mapping merges into its section, anything else replaces it."""
+    data = {key: dict(value) if isinstance(value, dict) else value for key, value in TINY_RECIPE.items()}
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
+    return data

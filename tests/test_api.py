@@ -8,16 +8,9 @@ import torch
 from torch import nn
 
 import cifarlab
+from tests.conftest import tiny_recipe_data
 
-TINY = {
-    "name": "api", "seed": 1,
-    "data": {"dataset": "cifar10", "val_size": 100, "train_limit": 300},
-    "model": {"name": "lenet"},
-    "optim": {"name": "sgd", "lr": 0.05},
-    "train": {"epochs": 1, "batch_size": 50, "device": "cpu"},
-    "eval": {"batch_size": 500},
-    "log": {"sinks": ["jsonl"]},
-}
+TINY = tiny_recipe_data(name="api", train={"batch_size": 50}, log={"sinks": ["jsonl"]})
 
 
 def test_import_cifarlab_is_cheap_and_lists_the_api():

@@ -10,16 +10,19 @@ from cifarlab.data.prepare import prepare_splits
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluate.predict import predict
 from cifarlab.experiments.run import run_recipe
-from cifarlab.runs import BEST, LAST, METRICS, RECIPE, Run, eval_file, load_run, read_metrics
+from cifarlab.runs import (
+    BEST,
+    LAST,
+    METRICS,
+    RECIPE,
+    Run,
+    eval_file,
+    load_run,
+    read_metrics,
+)
+from tests.conftest import tiny_recipe_data
 
-TINY = {
-    "name": "tiny", "seed": 1,
-    "data": {"dataset": "cifar10", "val_size": 100, "train_limit": 200},
-    "model": {"name": "lenet"},
-    "optim": {"name": "sgd", "lr": 0.05},
-    "train": {"epochs": 2, "batch_size": 32, "log_every": 2, "device": "cpu"},
-    "eval": {"test": True, "tta": "flip"},
-}
+TINY = tiny_recipe_data(train={"epochs": 2}, eval={"tta": "flip"})
 
 
 @pytest.fixture(scope="module")

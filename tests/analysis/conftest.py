@@ -4,15 +4,9 @@ import pytest
 
 from cifarlab.config import recipe_from_dict
 from cifarlab.experiments.run import run_recipe
+from tests.conftest import tiny_recipe_data
 
-TINY = {
-    "name": "tiny", "seed": 0,
-    "data": {"dataset": "cifar10", "val_size": 100, "train_limit": 200},
-    "model": {"name": "lenet"},
-    "optim": {"name": "sgd", "lr": 0.05},
-    "train": {"epochs": 1, "batch_size": 32, "log_every": 2, "device": "cpu"},
-    "eval": {"test": True},
-}
+TINY = tiny_recipe_data(seed=0)
 
 
 def _train(out_dir, name: str, lr: float):

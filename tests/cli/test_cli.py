@@ -12,15 +12,9 @@ import yaml
 
 from cifarlab.cli import main
 from cifarlab.train.checkpoint import load_checkpoint
+from tests.conftest import tiny_recipe_data
 
-TINY = {
-    "name": "cli", "seed": 1,
-    "data": {"dataset": "cifar10", "val_size": 100, "train_limit": 200},
-    "model": {"name": "lenet"},
-    "optim": {"name": "sgd", "lr": 0.05},
-    "train": {"epochs": 2, "batch_size": 32, "log_every": 1, "device": "cpu"},
-    "eval": {"test": False},
-}
+TINY = tiny_recipe_data(name="cli", train={"epochs": 2, "log_every": 1}, eval={"test": False})
 
 
 def _recipe(tmp_path, **changes) -> Path:

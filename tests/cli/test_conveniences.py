@@ -16,16 +16,9 @@ import cifarlab
 from cifarlab.cli import main
 from cifarlab.config import load_recipe, recipe_from_dict
 from cifarlab.config.shipped import shipped_recipes
-from tests.conftest import load_real
+from tests.conftest import load_real, tiny_recipe_data
 
-TINY = {
-    "name": "tiny", "seed": 1,
-    "data": {"dataset": "cifar10", "val_size": 100, "train_limit": 200},
-    "model": {"name": "lenet"},
-    "optim": {"name": "sgd", "lr": 0.05},
-    "train": {"epochs": 1, "batch_size": 50, "log_every": 1, "device": "cpu"},
-    "eval": {"test": False, "batch_size": 500},
-}
+TINY = tiny_recipe_data(train={"batch_size": 50, "log_every": 1}, eval={"test": False})
 
 
 def test_version_prints_the_package_version(capsys):

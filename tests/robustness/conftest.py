@@ -8,15 +8,9 @@ import torch
 from cifarlab.config import recipe_from_dict
 from cifarlab.data import Dataset
 from cifarlab.experiments.run import run_recipe
+from tests.conftest import tiny_recipe_data
 
-TINY = {
-    "name": "tiny", "seed": 1,
-    "data": {"dataset": "cifar10", "val_size": 100, "train_limit": 200},
-    "model": {"name": "lenet"},
-    "optim": {"name": "sgd", "lr": 0.05},
-    "train": {"epochs": 1, "batch_size": 32, "device": "cpu"},
-    "log": {"sinks": ["jsonl"]},
-}
+TINY = tiny_recipe_data(log={"sinks": ["jsonl"]})
 
 
 @pytest.fixture(scope="session")
