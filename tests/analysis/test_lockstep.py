@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from cifarlab.analysis.lockstep import (
+from cifarlab.experiments.lockstep import (
     Study,
     VariantRun,
     _initial_model,

@@ -9,7 +9,7 @@ import numpy as np
 
 from cifarlab.analysis.bn_study import BNStudy
 from cifarlab.analysis.bn_study_plots import plot_bn_study
-from cifarlab.analysis.lockstep_table import csv_text
+from cifarlab.experiments.lockstep_table import csv_text
 from cifarlab.atomic import atomic_path, make_dirs, write_text
 
 ARRAYS = "bn_study.npz"

@@ -14,7 +14,7 @@ from cifarlab import __version__
 from cifarlab.cli.words import is_override
 from cifarlab.errors import CifarlabError
 
-VERBS = ("train", "fewshot", "eval", "models", "data", "recipes", "keys", "export", "convert-checkpoint", "sweep", "report", "compare", "study", "explain", "landscape", "robustness", "predict")
+VERBS = ("train", "fewshot", "eval", "models", "data", "recipes", "keys", "export", "convert-checkpoint", "sweep", "report", "compare", "study", "explain", "landscape", "robustness", "predict", "prune")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -69,7 +69,8 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
-    name: Literal["sgd", "adam", "adamw", "adopt", "adoptw", "adagrad", "adadelta"] = setting("sgd", "optimiser")
+    name: Literal["sgd", "adam", "adamw", "adopt", "adoptw", "adagrad", "adadelta", "slbi", "slbi_adam"] = setting(
+        "sgd", "optimiser (slbi, slbi_adam: DessiLBI's split LBI with SGD momentum or Adam, see cifarlab.train.slbi)")
     lr: Union[float, Literal["find"]] = setting(0.1, "learning rate (the peak for One-Cycle); `find` runs the LR range test first")
     momentum: float = bounded(0.9, 0.0, 1.0, help="SGD momentum")
     nesterov: bool = setting(False, "Nesterov momentum (SGD)")
@@ -80,6 +81,9 @@ class OptimConfig:
     scale_lr_batch: Optional[int] = bounded(None, 1, help="lr is given for this batch size; scale linearly")
     bias_lr_scale: float = bounded(1.0, 0.0, help="lr multiplier for normalisation-layer parameters (airbench: 64)")
     backbone_lr_scale: float = bounded(1.0, 0.0, help="lr multiplier for every parameter outside the classifier head (fine-tuning: 0.1)")
+    slbi_kappa: float = bounded(1.0, 1e-12, help="slbi: kappa, scale of the weights' step and of Gamma (DessiLBI: 1)")
+    slbi_mu: float = bounded(100.0, 1e-12, help="slbi: mu, coupling of the weights to their sparse copy Gamma; larger grows Gamma's support more slowly")
+    slbi_lambda: float = bounded(1.0, 0.0, help="slbi: soft-threshold a filter's (or linear weight's) z must pass to enter Gamma's support")
 
 
 @dataclass

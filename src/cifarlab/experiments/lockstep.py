@@ -34,8 +34,8 @@ from typing import Any, TextIO
 import torch
 import yaml
 
-from cifarlab.analysis.lockstep_plots import plot_lockstep_curves
-from cifarlab.analysis.lockstep_table import (
+from cifarlab.experiments.lockstep_plots import plot_lockstep_curves
+from cifarlab.experiments.lockstep_table import (
     RUN_COLUMNS,
     csv_text,
     run_scores,
