@@ -68,8 +68,13 @@ def progress(folder: Path) -> int:
     return total
 
 
-def run_until(command: list[str], folder: Path, kill_at: Optional[int], log: Path, timeout: float = 600.0) -> Optional[int]:
-    """Run `command` until it exits (its exit code) or `progress(folder)` reaches `kill_at` (then kill -9: None)."""
+def run_until(command: list[str], folder: Path, kill_at: Optional[int], log: Path, timeout: float = 600.0,
+              signum: int = signal.SIGKILL) -> Optional[int]:
+    """Run `command` until it exits (its exit code) or `progress(folder)` reaches `kill_at`.
+
+    At `kill_at` the process gets `signum`: after kill -9 (the default) the result is None; after a
+    signal it handles (SIGTERM, SIGINT) it is the exit code the process ends with.
+    """
     with open(log, "a") as output:
         output.write(f"$ {' '.join(command)}  (kill at {kill_at})\n")
         output.flush()
@@ -78,9 +83,9 @@ def run_until(command: list[str], folder: Path, kill_at: Optional[int], log: Pat
         try:
             while process.poll() is None:
                 if kill_at is not None and progress(folder) >= kill_at:
-                    process.send_signal(signal.SIGKILL)
-                    process.wait()
-                    return None
+                    process.send_signal(signum)
+                    code = process.wait(timeout=timeout)
+                    return None if signum == signal.SIGKILL else code
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{' '.join(command)} ran longer than {timeout:.0f} s; see {log}")
                 time.sleep(0.002)

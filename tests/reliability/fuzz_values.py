@@ -49,7 +49,7 @@ def recipe_keys(cls: type = Recipe, prefix: str = "") -> list[Key]:
     return keys
 
 
-def _near_bounds(key: Key) -> list[str]:
+def near_bounds(key: Key) -> list[str]:
     """Values at and just past a key's bounds, and the Literal words changed a little."""
     values = []
     for bound, step in ((key.metadata.get("min"), -1), (key.metadata.get("max"), 1)):
@@ -82,7 +82,7 @@ def _flow(value: Any) -> str:
 def hostile_value(key: Key) -> st.SearchStrategy[str]:
     """Text for `key=...`: a fixed hostile value, one near the key's bounds, or random YAML scalars and lists."""
     return st.one_of(
-        st.sampled_from(HOSTILE_TEXTS + _near_bounds(key)),
+        st.sampled_from(HOSTILE_TEXTS + near_bounds(key)),
         _SCALARS.map(_flow),
         st.lists(_SCALARS, max_size=4).map(_flow),
         st.dictionaries(st.text(max_size=6), _SCALARS, max_size=3).map(_flow),

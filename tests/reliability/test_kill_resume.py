@@ -1,14 +1,15 @@
 """kill -9 at random steps, several times in one folder, then resume: the run ends bitwise equal to an uninterrupted one.
 
 Each test runs the real `cifarlab` command in child processes (one thread each, so every process
-computes in the same order), kills them with SIGKILL when their metrics.jsonl reaches seeded random
-steps, and compares checkpoints (weights, optimiser, schedule, RNG, metrics window) and every
+computes in the same order), kills them with SIGKILL (once with SIGTERM) when their metrics.jsonl
+reaches seeded random steps, and compares checkpoints (weights, optimiser, schedule, RNG, metrics window) and every
 metrics.jsonl and results.csv value but timings with an uninterrupted run of the same command.
 """
 
 from __future__ import annotations
 
 import random
+import signal
 
 import pytest
 import torch
@@ -54,11 +55,16 @@ def test_training_killed_at_random_steps_resumes_to_the_same_weights_and_metrics
     # and --resume must start it again from step 0.
     assert harness.run_until(command(), killed, rng.randint(1, 3), tmp_path / "killed.log") is None
     assert (killed / "run" / "recipe.yaml").is_file() and not (killed / "run" / "last.pt").exists()
-    points = sorted(rng.sample(range(STEPS_PER_EPOCH + 1, total), 2))  # then twice after a checkpoint
+    # SIGTERM inside a later epoch: last.pt is written mid-epoch, with the epoch's running loss and accuracy.
+    stop, *points = sorted(rng.sample(range(STEPS_PER_EPOCH + 1, total), 3))
+    if stop % STEPS_PER_EPOCH == 0:
+        stop -= 1  # not at an epoch's end, where last.pt is written anyway
+    assert harness.run_until(command(), killed, stop, tmp_path / "killed.log", signum=signal.SIGTERM) == 143
+    # Then kill -9 twice after a checkpoint, and let it finish.
     assert harness.train_with_kills(command, killed, points, tmp_path / "killed.log") == 0
 
     log = (tmp_path / "killed.log").read_text()
-    assert log.count("--resume") >= 2, log  # it really was killed and resumed more than once
+    assert log.count("--resume") >= 3, log  # it really was stopped and resumed more than once
     assert harness.differences(reference / "run", killed / "run") == []
     _check_differences_can_fail(harness, reference / "run", killed / "run")
 
