@@ -51,7 +51,13 @@ def check_fits(recipe, num_train_images: int, model: nn.Module, input_size: Sequ
     available = available_bytes(device)
     if available is None:
         return
-    per_image = activation_bytes_per_image(model, input_size)
+    try:
+        per_image = activation_bytes_per_image(model, input_size)
+    except RuntimeError as exc:  # torch's shape errors: the images are too small (or shaped wrong) for the network
+        side = input_size if isinstance(input_size, int) else "x".join(map(str, input_size[-2:]))
+        raise CifarlabError(
+            f"model {recipe.model.name} cannot take {side} images ({str(exc).splitlines()[0][:160]}); "
+            "raise augment.resize / augment.crop or choose a model built for that size") from exc
     micro_batch = batch // recipe.train.accumulate
     fixed = WEIGHT_COPIES * sum(p.numel() * p.element_size() for p in model.parameters()) + extra_bytes
     need = fixed + BACKWARD_FACTOR * per_image * micro_batch

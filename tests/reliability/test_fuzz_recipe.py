@@ -44,10 +44,6 @@ NOT_TRAINED = {
     "log.sinks": "wandb and mlflow talk to servers",
     "log.project": "read by wandb and mlflow only",
     "log.tracking_uri": "read by mlflow only",
-    "optim.backbone_lr_scale": "refused only after the run folder exists; see the xfail test below",
-    "train.loss": "refused only after the run folder exists; see the xfail test below",
-    "augment.resize": "a side too small for the network is a traceback; see the xfail test below",
-    "augment.crop": "a side too small for the network is a traceback; see the xfail test below",
 }
 TRAINED_KEYS = [key for key in KEYS if key.name not in NOT_TRAINED]
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -121,9 +117,6 @@ def test_unusable_run_folders_are_refused(base_file, tmp_path):
     assert blocker.read_text() == "not a folder"
 
 
-@pytest.mark.xfail(strict=True, reason="experiments/run.py creates the run folder before Trainer() builds the loss and "
-                   "the optimiser, and removes it only for failures inside fit(): a refusal from Trainer() leaves "
-                   "recipe.yaml and indices.json behind")
 @pytest.mark.parametrize("word", ["optim.backbone_lr_scale=0", "train.loss=''"])
 def test_a_refusal_while_building_the_trainer_leaves_no_run_folder(base_file, tmp_path, word):
     out = tmp_path / "runs"
@@ -131,9 +124,6 @@ def test_a_refusal_while_building_the_trainer_leaves_no_run_folder(base_file, tm
     check_outcome(code, stderr, out)
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="resources.activation_bytes_per_image runs the network on "
-                   "images of the recipe's size; one too small for it (LeNet at 8x8) raises torch's RuntimeError "
-                   "instead of a CifarlabError naming augment.resize/crop")
 @pytest.mark.parametrize("word", ["augment.resize=8", "augment.crop=8"])
 def test_images_too_small_for_the_network_are_one_error(base_file, tmp_path, word):
     out = tmp_path / "runs"

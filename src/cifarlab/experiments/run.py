@@ -156,6 +156,12 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
     train_batches, val_batches = build_batches(recipe, splits, place, evaluation_geometry(model, recipe))
     if recipe.optim.lr == "find":
         recipe = _find_lr(recipe, model, train_batches, place, run_dir)
+    # The Trainer (optimiser, loss, schedule) and the sinks can still refuse the recipe: build them
+    # before anything is written.
+    sinks = build_sinks(recipe.log.sinks, run_dir, f"{recipe.name} {recipe.model.name}", stream=progress_stream,
+                        tracking_uri=recipe.log.tracking_uri, project=recipe.log.project) if place.is_main else []
+    trainer = Trainer(recipe, model, train_batches, val_batches, place, run_dir,
+                      [*sinks, *freezing_callbacks(recipe.model), *callbacks], classes=splits.classes)
     created = not run_dir.exists() or not any(run_dir.iterdir())
     if resume:
         _check_resumable(run_dir, recipe, splits, allow_changed)
@@ -166,10 +172,6 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
         write_text(run_dir / runs.RECIPE, recipe_to_yaml(recipe))
         write_text(run_dir / runs.INDICES, json.dumps(splits.indices_record()))
     barrier(place)
-    sinks = build_sinks(recipe.log.sinks, run_dir, f"{recipe.name} {recipe.model.name}", stream=progress_stream,
-                        tracking_uri=recipe.log.tracking_uri, project=recipe.log.project) if place.is_main else []
-    trainer = Trainer(recipe, model, train_batches, val_batches, place, run_dir,
-                      [*sinks, *freezing_callbacks(recipe.model), *callbacks], classes=splits.classes)
     if resume and (run_dir / runs.LAST).is_file():
         trainer.restore(run_dir / runs.LAST)
     # else: killed before its first checkpoint, so the run starts again from step 0 in its own folder
