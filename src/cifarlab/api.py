@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import torch
@@ -116,7 +115,7 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
     from cifarlab.data.prepare import prepare_splits
     from cifarlab.data.stats import channel_stats
     from cifarlab.evaluate import score_split
-    from cifarlab.experiments.run import evaluation_options, model_normalisation
+    from cifarlab.evaluate.run_options import evaluation_options, model_normalisation
 
     if split not in ("val", "test"):
         raise CifarlabError(f"split must be 'val' or 'test', got {split!r}")

@@ -157,7 +157,9 @@ class Run:
 
     def _saved(self) -> dict:
         if self._checkpoint is None:
-            from cifarlab.train.checkpoint import load_checkpoint  # see Run.model for why here
+            from cifarlab.train.checkpoint import (
+                load_checkpoint,  # see Run.model for why here
+            )
 
             path = self.checkpoint_path
             content = load_checkpoint(path)

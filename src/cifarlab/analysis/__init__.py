@@ -8,7 +8,11 @@
 
 from cifarlab.analysis.activation_maps import METHODS, gradcam
 from cifarlab.analysis.explain import explain_run
-from cifarlab.analysis.landscape import normalise_filters, random_direction, slice_surface
+from cifarlab.analysis.landscape import (
+    normalise_filters,
+    random_direction,
+    slice_surface,
+)
 from cifarlab.analysis.landscape_study import interpolate_runs, landscape_of_run
 from cifarlab.analysis.target_layer import target_layer_name
 

@@ -9,8 +9,8 @@ import numpy as np
 
 from cifarlab.analysis.bn_study import BNStudy
 from cifarlab.analysis.bn_study_plots import plot_bn_study
-from cifarlab.experiments.lockstep_table import csv_text
 from cifarlab.atomic import atomic_path, make_dirs, write_text
+from cifarlab.tables import csv_text
 
 ARRAYS = "bn_study.npz"
 TABLE_MD = "bn_study.md"

@@ -12,7 +12,10 @@ def run(args: argparse.Namespace) -> int:
     target = Path(args.run)
     bare = target.is_file() and (args.data or args.model or args.overrides or not _in_run_folder(target))
     if bare:
-        from cifarlab.experiments.evaluate_file import default_output_folder, evaluate_checkpoint_file
+        from cifarlab.experiments.evaluate_file import (
+            default_output_folder,
+            evaluate_checkpoint_file,
+        )
 
         out = Path(args.out) if args.out else default_output_folder(target)
         result = evaluate_checkpoint_file(target, dataset=args.data, model=args.model, overrides=args.overrides,

@@ -21,8 +21,9 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prune", help="prune a run by DessiLBI's Gamma and by weight magnitude; accuracy per ratio",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog=("examples:\n  cifarlab prune runs/dessilbi_vgg16 --ratios 10 20 30 40 50 60 70 80 90\n"
-                               "  cifarlab prune runs/dessilbi_cpu --ratios 20 50 80 --finetune 2\n"
+                       epilog=("examples:\n  cifarlab prune runs/fdu_dessilbi_vgg16 --ratios 10 20 30 40 50 60 70 80 90\n"
+                               "  cifarlab prune runs/fdu_dessilbi_cpu --ratios 20 50 80 --finetune 2\n"
+                               "  cifarlab prune runs/fdu_dessilbi_cpu --layers features.8.weight   # one layer only\n"
                                "  cifarlab prune runs/quick --methods magnitude --layers all --out prune-quick\n\n"
                                "Each ratio removes that share of every pruned layer's groups (a convolution's output\n"
                                "filters, a linear layer's weights). Gamma is read from the SLBI optimiser state in\n"
@@ -34,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="rank groups by Gamma (slbi) and/or by weight magnitude (default both)")
     p.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
                    help="fine-tune each pruned model this many epochs with its mask kept (default 0: none)")
-    p.add_argument("--finetune-lr", type=float, default=0.01, help="SGD lr of the fine-tuning, cosine-decayed (default 0.01)")
+    p.add_argument("--finetune-lr", type=float, default=0.01,
+                   help="SGD lr of the fine-tuning, cosine-decayed to 0 (default 0.01)")
     p.add_argument("--layers", nargs="+", help="parameter names to prune, or `all` for every convolution and linear "
                                                "weight (default: every convolution)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")

@@ -22,7 +22,11 @@ def _make(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from cifarlab.robustness.evaluation import evaluate_robustness, format_table, write_robustness
+    from cifarlab.robustness.evaluation import (
+        evaluate_robustness,
+        format_table,
+        write_robustness,
+    )
 
     result = evaluate_robustness(
         args.run, data=args.data, corruptions=args.corruptions, severities=args.severities, tta=args.tta,

@@ -15,8 +15,8 @@ DEFAULT_RECIPE = RECIPES_DIR / "fdu" / "studies" / "bn_cpu.yaml"
 def run(args: argparse.Namespace) -> int:
     from cifarlab.analysis.bn_study import StudyRun, run_bn_study
     from cifarlab.analysis.bn_study_report import write_bn_study
-    from cifarlab.experiments.lockstep import study_path
     from cifarlab.config import load_recipe
+    from cifarlab.experiments.lockstep import study_path
 
     overrides = list(args.overrides) + ([f"train.epochs={args.epochs}"] if args.epochs is not None else [])
     recipe = load_recipe(study_path(args.recipe), overrides)

@@ -25,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(recipe_to_yaml(recipe), end="")
         return 0
-    from cifarlab.experiments.run import run_recipe  # the training stack, only when training
+    from cifarlab.experiments.run import (
+        run_recipe,  # the training stack, only when training
+    )
 
     if args.allow_changed and not args.resume:
         raise CifarlabError("--allow-changed applies to --resume RUN only; drop it for a new run")

@@ -15,8 +15,14 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                           TimeRemainingColumn, TransferSpeedColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from cifarlab.atomic import atomic_path
 from cifarlab.errors import CifarlabError

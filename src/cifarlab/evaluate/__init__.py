@@ -8,8 +8,19 @@ Scoring is separate from writing:
 """
 
 from cifarlab.evaluate.calibration import expected_calibration_error, reliability
-from cifarlab.evaluate.metrics import classification_metrics, confusion_matrix, image_losses, most_confused, top_losses
-from cifarlab.evaluate.plots import plot_confusion, plot_curves, plot_reliability, plot_top_losses
+from cifarlab.evaluate.metrics import (
+    classification_metrics,
+    confusion_matrix,
+    image_losses,
+    most_confused,
+    top_losses,
+)
+from cifarlab.evaluate.plots import (
+    plot_confusion,
+    plot_curves,
+    plot_reliability,
+    plot_top_losses,
+)
 from cifarlab.evaluate.predict import predict
 from cifarlab.evaluate.report import write_report
 from cifarlab.evaluate.scoring import Evaluation, score_split

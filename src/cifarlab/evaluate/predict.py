@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cifarlab.errors import CifarlabError
-from cifarlab.progress import track
 from cifarlab.evaluate.tta import check_tta_mode, tta_softmax
+from cifarlab.progress import track
 
 Size = int | Sequence[int] | None
 

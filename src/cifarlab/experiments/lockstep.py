@@ -34,14 +34,6 @@ from typing import Any, TextIO
 import torch
 import yaml
 
-from cifarlab.experiments.lockstep_plots import plot_lockstep_curves
-from cifarlab.experiments.lockstep_table import (
-    RUN_COLUMNS,
-    csv_text,
-    run_scores,
-    summarise,
-    summary_markdown,
-)
 from cifarlab.atomic import write_text
 from cifarlab.config import load_recipe, recipe_to_dict
 from cifarlab.config.recipe import Recipe
@@ -49,8 +41,16 @@ from cifarlab.config.shipped import RECIPES_DIR
 from cifarlab.data.sources import Dataset, load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.grid import as_override_text
+from cifarlab.experiments.lockstep_plots import plot_lockstep_curves
+from cifarlab.experiments.lockstep_table import (
+    RUN_COLUMNS,
+    run_scores,
+    summarise,
+    summary_markdown,
+)
 from cifarlab.experiments.run import build_model, run_recipe
 from cifarlab.runs import RECIPE, load_run
+from cifarlab.tables import csv_text
 from cifarlab.train.callbacks import Callback, StepOutput
 from cifarlab.train.loop import changed_keys, training_values
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from pathlib import Path
 
@@ -69,12 +67,3 @@ def summary_markdown(summary: list[dict], studied: str) -> str:
         cells += [_cell(entry[f"{c}_mean"], entry[f"{c}_sd"], d) for c, _, d in SCORE_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def csv_text(rows: list[dict], columns: list[str]) -> str:
-    """Rows as CSV with these columns (missing values empty)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows([{k: ("" if v is None else v) for k, v in row.items()} for row in rows])
-    return buffer.getvalue()

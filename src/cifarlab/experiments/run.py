@@ -27,17 +27,25 @@ from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.data.prepare import Splits, prepare_splits
 from cifarlab.data.sources import Dataset
 from cifarlab.errors import CifarlabError
-from cifarlab.resources import check_fits, free_cores, training_slot, warn_if_oversubscribed
 from cifarlab.evaluate import evaluate_split, write_report
-from cifarlab.models import create, eval_geometry
-from cifarlab.models.input_config import InputConfig
+from cifarlab.evaluate.run_options import (
+    evaluation_geometry,
+    evaluation_options,
+    model_normalisation,
+)
+from cifarlab.models import create
 from cifarlab.models.whitening import airbench_init_from_data
+from cifarlab.resources import (
+    check_fits,
+    free_cores,
+    training_slot,
+    warn_if_oversubscribed,
+)
 from cifarlab.train import checkpoint as ckpt_io
 from cifarlab.train.callbacks import Callback
-from cifarlab.train.freezing import freezing_callbacks
 from cifarlab.train.distributed import Placement, barrier, setup, teardown
+from cifarlab.train.freezing import freezing_callbacks
 from cifarlab.train.loop import Trainer, changed_keys
-from cifarlab.train.step import resolve_precision
 from cifarlab.train.sinks import build_sinks
 
 
@@ -72,30 +80,6 @@ def build_model(recipe: Recipe, num_classes: int) -> nn.Module:
     if recipe.model.weights:
         options["weights"] = recipe.model.weights
     return create(recipe.model.name, num_classes=num_classes, **options)
-
-
-def model_normalisation(model: nn.Module) -> Optional[tuple]:
-    """(mean, std) the model brings (pretrained weights); None when it uses the training data's own."""
-    config = getattr(model, "input_config", None)
-    return (config.mean, config.std) if config is not None and config.mean is not None else None
-
-
-def evaluation_geometry(model: nn.Module, recipe: Recipe) -> dict:
-    """`resize=side` (or nothing): evaluation sees the geometry the model was trained at."""
-    return eval_geometry(getattr(model, "input_config", InputConfig()), recipe.augment)
-
-
-def evaluation_options(model: nn.Module, recipe: Recipe, tta: Optional[str] = None) -> dict:
-    """How a run's model is evaluated: its TTA, batch size, geometry, memory format and precision.
-
-    The final evaluation, `cifarlab eval` and `cifarlab.evaluate` all use these, so they agree.
-    """
-    options = dict(tta=tta or recipe.eval.tta, batch_size=recipe.eval.batch_size,
-                   channels_last=recipe.train.channels_last, **evaluation_geometry(model, recipe))
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    if resolve_precision(recipe.train.precision, device) == "bf16":
-        options["autocast_dtype"] = torch.bfloat16
-    return options
 
 
 def build_batches(recipe: Recipe, splits: Splits, place: Placement,

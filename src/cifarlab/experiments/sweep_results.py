@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from pathlib import Path
 from typing import Optional
@@ -12,6 +10,7 @@ from cifarlab.atomic import write_text
 from cifarlab.experiments.run_table import run_row
 from cifarlab.experiments.sweep import Outcome
 from cifarlab.runs import load_run
+from cifarlab.tables import csv_text
 
 RESULT_COLUMNS = ["seed", "test_top1", "test_top5", "test_loss", "test_ece", "val_best_top1", "params",
                   "train_time_s", "wall_s", "run"]
@@ -28,14 +27,6 @@ def result_row(outcome: Outcome, sweep_dir: Path) -> dict:
             **{k: row.get(k) for k in RESULT_COLUMNS if k in row},
             "wall_s": None if wall is None else round(wall, 1),
             "run": str(outcome.run_dir.relative_to(sweep_dir))}
-
-
-def _csv_text(rows: list[dict], columns: list[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows([{k: ("" if v is None else v) for k, v in row.items()} for row in rows])
-    return buffer.getvalue()
 
 
 def setting_keys(rows: list[dict]) -> list[str]:
@@ -102,8 +93,8 @@ def write_results(sweep_dir: Path, rows: list[dict], reference: Optional[dict] =
     """results.csv, summary.csv and summary.md of the rows so far (rewritten whole after every run)."""
     sweep_dir = Path(sweep_dir)
     columns = setting_keys(rows) + RESULT_COLUMNS
-    write_text(sweep_dir / "results.csv", _csv_text(rows, columns))
+    write_text(sweep_dir / "results.csv", csv_text(rows, columns))
     summary = summarise(rows, reference)
     summary_columns = list(summary[0]) if summary else []
-    write_text(sweep_dir / "summary.csv", _csv_text(summary, summary_columns))
+    write_text(sweep_dir / "summary.csv", csv_text(summary, summary_columns))
     write_text(sweep_dir / "summary.md", summary_markdown(summary, reference))

@@ -28,8 +28,18 @@ within 4%). What differs from the published files:
   no full hysteresis) and an exact Euclidean distance instead of OpenCV's 5x5 approximation.
 """
 
-from cifarlab.robustness.corruptions import BENCHMARK, CORRUPTIONS, EXTRA, SEVERITIES, corrupt
-from cifarlab.robustness.dataset import read_corruption, read_labels, write_corrupted_set
+from cifarlab.robustness.corruptions import (
+           BENCHMARK,
+           CORRUPTIONS,
+           EXTRA,
+           SEVERITIES,
+           corrupt,
+)
+from cifarlab.robustness.dataset import (
+           read_corruption,
+           read_labels,
+           write_corrupted_set,
+)
 
 __all__ = ["BENCHMARK", "CORRUPTIONS", "EXTRA", "SEVERITIES", "corrupt", "read_corruption", "read_labels",
            "write_corrupted_set"]

@@ -17,7 +17,12 @@ from torch import Tensor
 
 from cifarlab.atomic import atomic_path, make_dirs
 from cifarlab.errors import CifarlabError
-from cifarlab.robustness.corruptions import CORRUPTIONS, SEVERITIES, check_corruption, corrupt
+from cifarlab.robustness.corruptions import (
+    CORRUPTIONS,
+    SEVERITIES,
+    check_corruption,
+    corrupt,
+)
 
 LABELS = "labels.npy"
 

@@ -27,7 +27,13 @@ from cifarlab.evaluate.tta import check_tta_mode
 from cifarlab.models import eval_geometry
 from cifarlab.models.input_config import InputConfig
 from cifarlab.robustness import dataset
-from cifarlab.robustness.corruptions import BENCHMARK, SEVERITIES, check_corruption, check_severity, corrupt
+from cifarlab.robustness.corruptions import (
+    BENCHMARK,
+    SEVERITIES,
+    check_corruption,
+    check_severity,
+    corrupt,
+)
 from cifarlab.train.distributed import pick_device
 
 BINS = 15
@@ -140,7 +146,9 @@ def evaluate_robustness(
 
 def write_robustness(run_dir: str | os.PathLike, result: dict) -> list[Path]:
     """Write robustness.json and its heatmap into a run folder and refresh its report.md."""
-    from cifarlab.robustness.heatmap import plot_robustness  # matplotlib only when writing
+    from cifarlab.robustness.heatmap import (
+        plot_robustness,  # matplotlib only when writing
+    )
 
     run_dir = Path(run_dir)
     write_text(run_dir / runs.ROBUSTNESS_JSON, json.dumps(result, indent=2) + "\n")

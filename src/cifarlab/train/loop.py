@@ -34,7 +34,6 @@ from cifarlab.train.optim import build_optimizer, peak_lr
 from cifarlab.train.schedule import LrSchedule
 from cifarlab.train.step import Optimisation, autocast_for, training_step
 
-
 # Recipe sections that do not change the trained weights: editing them does not stop a resume.
 _NOT_TRAINING = ("name", "description", "out_dir", "eval", "log")
 

@@ -8,6 +8,7 @@ from torch import nn
 from cifarlab.config.recipe import OptimConfig
 from cifarlab.errors import CifarlabError
 from cifarlab.train.freezing import head_parameters
+from cifarlab.train.slbi import SLBI
 
 
 def peak_lr(cfg: OptimConfig, batch_size: int) -> float:
@@ -79,6 +80,9 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, lr: float) -> torch.opti
         return torch.optim.Adagrad(groups, lr=lr, eps=cfg.eps)
     if name == "adadelta":
         return torch.optim.Adadelta(groups, lr=lr, eps=cfg.eps)
+    if name in ("slbi", "slbi_adam"):
+        return SLBI(groups, lr=lr, kappa=cfg.slbi_kappa, mu=cfg.slbi_mu, threshold=cfg.slbi_lambda,
+                    momentum=cfg.momentum, adaptive=name == "slbi_adam", betas=betas, eps=cfg.eps)
     if name in ("adopt", "adoptw"):
         try:
             from timm.optim import Adopt

@@ -8,7 +8,14 @@ every op, its parameters and ranges); `augment.policy` adds a whole policy. The 
 from cifarlab.data.augment.augmix import augmix_js, jensen_shannon
 from cifarlab.data.augment.heavy import HeavyAugment, build_heavy
 from cifarlab.data.augment.ops import apply_op
-from cifarlab.data.augment.spec import OP_HELP, OPS, POLICIES, OpSetting, check_augment, check_ops
+from cifarlab.data.augment.spec import (
+           OP_HELP,
+           OPS,
+           POLICIES,
+           OpSetting,
+           check_augment,
+           check_ops,
+)
 
 __all__ = ["HeavyAugment", "build_heavy", "apply_op", "augmix_js", "jensen_shannon", "OPS", "OP_HELP",
            "POLICIES", "OpSetting", "check_ops", "check_augment"]

@@ -16,7 +16,12 @@ from typing import Optional
 from cifarlab.atomic import write_text
 from cifarlab.errors import CifarlabError
 from cifarlab.train.callbacks import Callback
-from cifarlab.train.sinks.reported import final_metrics, recipe_params, report_images, scalar_tags
+from cifarlab.train.sinks.reported import (
+    final_metrics,
+    recipe_params,
+    report_images,
+    scalar_tags,
+)
 
 # Where the MLflow run id is kept, so a resumed run reports into the same MLflow run.
 RUN_ID_FILE = "mlflow_run_id"

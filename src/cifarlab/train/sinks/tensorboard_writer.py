@@ -11,7 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from cifarlab.train.callbacks import Callback
-from cifarlab.train.sinks.reported import final_metrics, recipe_params, report_images, scalar_tags
+from cifarlab.train.sinks.reported import (
+    final_metrics,
+    recipe_params,
+    report_images,
+    scalar_tags,
+)
 
 
 class TensorBoardSink(Callback):

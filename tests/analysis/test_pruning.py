@@ -1,0 +1,117 @@
+import csv
+
+import pytest
+import torch
+
+from cifarlab.analysis.pruning import (
+    apply_masks,
+    keep_masks,
+    model_and_gammas,
+    prunable_weights,
+    removed_share,
+)
+from cifarlab.cli import main
+from cifarlab.config import recipe_from_dict
+from cifarlab.experiments.run import run_recipe
+from cifarlab.models import create
+from cifarlab.runs import load_run
+from tests.conftest import tiny_recipe_data
+
+
+@pytest.fixture(scope="module")
+def slbi_run(tmp_path_factory, cifar10):
+    """LeNet trained 2 epochs on 200 real images with SLBI, its path tuned to have started (a partial support)."""
+    data = tiny_recipe_data(optim={"name": "slbi", "lr": 0.05, "slbi_mu": 1.0, "slbi_lambda": 0.26},
+                            train={"epochs": 2}, name="slbi", out_dir=str(tmp_path_factory.mktemp("prune_runs")))
+    result = run_recipe(recipe_from_dict(data, source="test"))
+    assert result.status == "finished"
+    return result.run_dir
+
+
+@pytest.mark.parametrize("ratio", [0.25, 0.5, 0.75])
+def test_pruning_to_a_ratio_zeroes_that_share_of_every_layers_filters_and_their_biases(ratio):
+    torch.manual_seed(0)
+    model = create("lenet", num_classes=10)
+    weights = prunable_weights(model)
+    assert {name: tuple(w.shape[:1]) for name, w in weights.items()} == {"features.0.weight": (6,),
+                                                                         "features.3.weight": (16,)}
+    masks = keep_masks(weights, {}, "magnitude", ratio)
+    apply_masks(model, masks)
+    parameters = dict(model.named_parameters())
+    for name, weight in weights.items():
+        zero_filters = (weight.flatten(1).abs().sum(dim=1) == 0)
+        assert int(zero_filters.sum()) == round(ratio * weight.shape[0])
+        assert torch.equal(zero_filters, ~masks[name])
+        assert torch.all(parameters[name.replace("weight", "bias")][zero_filters] == 0)
+    # magnitude keeps the largest filters: every kept filter was at least as large as every removed one
+    torch.manual_seed(0)
+    original = prunable_weights(create("lenet", num_classes=10))
+    for name, weight in original.items():
+        norms = weight.detach().flatten(1).norm(dim=1)
+        assert norms[masks[name]].min() >= norms[~masks[name]].max()
+    removed = sum(int((w == 0).sum()) for w in weights.values())
+    total = sum(w.numel() for w in weights.values())
+    assert removed_share(weights, masks) == pytest.approx(removed / total)
+    assert removed / total == pytest.approx(ratio, abs=0.06)  # per-layer rounding of 6 and 16 filters
+
+
+def test_linear_weights_are_pruned_one_by_one_when_named():
+    torch.manual_seed(0)
+    model = create("lenet", num_classes=10)
+    weights = prunable_weights(model, ["all"])
+    linear = [name for name, w in weights.items() if w.ndim == 2]
+    assert linear
+    masks = keep_masks(weights, {}, "magnitude", 0.3)
+    for name in linear:
+        assert masks[name].shape == weights[name].shape
+        assert int((~masks[name]).sum()) == round(0.3 * weights[name].numel())
+        assert (weights[name].abs()[~masks[name]].max() <= weights[name].abs()[masks[name]].min())
+
+
+def test_the_gamma_path_keeps_the_support_of_gamma_even_where_magnitude_would_remove_it():
+    weight = torch.stack([torch.full((2, 3, 3), value) for value in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)])
+    gamma = torch.zeros_like(weight)
+    gamma[0] = 1.0  # the smallest filter entered the path first
+    gamma[1] = 0.5
+    weights = {"conv.weight": weight}
+    by_magnitude = keep_masks(weights, {}, "magnitude", 0.5)["conv.weight"]
+    by_gamma = keep_masks(weights, {"conv.weight": gamma}, "slbi", 0.5)["conv.weight"]
+    assert by_magnitude.tolist() == [False, False, False, True, True, True]
+    # Gamma's support first (filters 0 and 1), then the rest by magnitude: the largest, filter 5.
+    assert by_gamma.tolist() == [True, True, False, False, False, True]
+
+
+def test_gamma_of_a_trained_run_is_read_from_last_pt_and_names_the_conv_and_linear_weights(slbi_run):
+    model, gammas = model_and_gammas(load_run(slbi_run))
+    weights = {name: p for name, p in model.named_parameters() if p.ndim in (2, 4)}
+    assert set(gammas) == set(weights)
+    assert all(gammas[name].shape == weights[name].shape for name in weights)
+    filters_in_support = sum(int((g.flatten(1).norm(dim=1) > 0).sum()) for g in gammas.values() if g.ndim == 4)
+    assert 0 < filters_in_support < 6 + 16  # the path has started and not finished
+
+
+def test_prune_command_writes_the_table_and_figure_for_both_methods(slbi_run, tmp_path):
+    out = tmp_path / "pruned"
+    assert main(["prune", str(slbi_run), "--ratios", "25", "50", "--finetune", "1", "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "prune.csv").open()))
+    assert [(r["method"], r["ratio"]) for r in rows] == [("slbi", "25"), ("slbi", "50"),
+                                                         ("magnitude", "25"), ("magnitude", "50")]
+    for row in rows:
+        assert 0 <= float(row["top1"]) <= 100 and 0 <= float(row["top1_finetuned"]) <= 100
+    # 6 and 16 filters: 2 + 4 removed at 25 %, 3 + 8 at 50 %, of 6 * 75 and 16 * 150 entries
+    assert float(rows[0]["removed"]) == pytest.approx(100 * (2 * 75 + 4 * 150) / (6 * 75 + 16 * 150), abs=0.01)
+    assert float(rows[1]["removed"]) == pytest.approx(50.0)
+    assert "| slbi | 50 |" in (out / "prune.md").read_text()
+    assert (out / "prune.png").stat().st_size > 10_000
+
+
+def test_prune_of_a_run_without_slbi_prunes_by_magnitude_and_bad_layers_are_one_clear_error(tmp_path, capsys,
+                                                                                            cifar10):
+    data = tiny_recipe_data(name="sgd", out_dir=str(tmp_path / "runs"), eval={"test": False})
+    run_dir = run_recipe(recipe_from_dict(data, source="test")).run_dir
+    assert main(["prune", str(run_dir), "--ratios", "50", "--out", str(tmp_path / "p")]) == 0
+    assert "no Gamma" in capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "p" / "prune.csv").open()))
+    assert [r["method"] for r in rows] == ["magnitude"] and rows[0]["top1_finetuned"] == ""
+    assert main(["prune", str(run_dir), "--layers", "features.1.weight"]) == 2
+    assert "not a convolution or linear weight" in capsys.readouterr().err
