@@ -83,7 +83,7 @@ def test_the_wheel_reads_real_data_and_trains_a_shipped_recipe_by_name(installed
     assert "wrote" in _run([cli, "data", "grid", "cifar100", "--out", "g.png"], folder, env)
     assert (folder / "g.png").stat().st_size > 10_000
     # 500 training images, one small validation split, no test-time augmentation: a real run in seconds.
-    out = _run([cli, "train", "quick", "train.epochs=1", "data.train_limit=500", "data.val_size=500",
+    out = _run([cli, "train", "quick", "train.epochs=1", "data.train_limit=1000", "data.val_size=500",
                 "eval.batch_size=500", "eval.tta=none", "train.device=cpu"], folder, env)
     assert "test top-1" in out
     assert (folder / "runs" / "quick" / "best.pt").is_file() and (folder / "runs" / "quick" / "report.md").is_file()

@@ -28,7 +28,7 @@ def run_scores(run_dir: Path) -> dict:
     times = [r["time_s"] for r in run.history if r.get("time_s") is not None]
     test = run.test or {}
     return dict(final_val_top1=_percent(val[-1]) if val else None, best_val_top1=_percent(max(val)) if val else None,
-                test_top1=_percent(test.get("top1")), train_time_s=round(sum(times), 1) if times else None)
+                test_top1=_percent(test.get("top1")), train_time_s=round(sum(times), 3) if times else None)
 
 
 def mean_sd(values: list) -> tuple[float | None, float | None]:
