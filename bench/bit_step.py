@@ -19,9 +19,9 @@ import torch
 
 from cifarlab.config.recipe import OptimConfig
 from cifarlab.models import create
-from cifarlab.train.losses import get_loss
-from cifarlab.train.step import autocast_for
-from cifarlab.train.optim import build_optimizer
+from cifarlab.training.losses import get_loss
+from cifarlab.training.step import autocast_for
+from cifarlab.training.optim import build_optimizer
 
 
 def images_per_second(model, x, y, device, precision: str, steps: int, repeats: int) -> float:

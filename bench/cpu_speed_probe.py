@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cifarlab.models import create
-from cifarlab.train.averaging import Lookahead
+from cifarlab.training.averaging import Lookahead
 from cifarlab.models.whitening import init_airbench
 
 MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)

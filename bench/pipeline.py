@@ -26,9 +26,9 @@ from cifarlab.config.recipe import AugmentConfig, OptimConfig
 from cifarlab.data import channel_stats, load_dataset
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.models import create
-from cifarlab.train.losses import get_loss
-from cifarlab.train.step import autocast_for
-from cifarlab.train.optim import build_optimizer
+from cifarlab.training.losses import get_loss
+from cifarlab.training.step import autocast_for
+from cifarlab.training.optim import build_optimizer
 
 
 class PilCifar(torch.utils.data.Dataset):

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpu_peak import peak_gflops  # noqa: E402
 
 from cifarlab.models import create, names  # noqa: E402
-from cifarlab.train.losses import get_loss  # noqa: E402
-from cifarlab.train.step import Optimisation, training_step  # noqa: E402
+from cifarlab.training.losses import get_loss  # noqa: E402
+from cifarlab.training.step import Optimisation, training_step  # noqa: E402
 
 
 def step_flops(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> int:

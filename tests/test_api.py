@@ -1,4 +1,4 @@
-"""The Python API a notebook uses: cifarlab.train / load_run / evaluate / create_model / load_dataset."""
+"""The Python API a notebook uses: cifarlab.training / load_run / evaluate / create_model / load_dataset."""
 
 import subprocess
 import sys

@@ -8,7 +8,7 @@ import torch
 from cifarlab.config import recipe_from_dict, recipe_to_yaml
 from cifarlab.data.prepare import prepare_splits
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate.predict import predict
+from cifarlab.evaluation.predict import predict
 from cifarlab.experiments.run import run_recipe
 from cifarlab.runs import (
     BEST,

@@ -27,7 +27,7 @@ _LAZY = {
     "register_model": ("cifarlab.models", "register_model"),
     "load_dataset": ("cifarlab.data.sources", "load_dataset"),
     "load_recipe": ("cifarlab.config", "load_recipe"),
-    "Callback": ("cifarlab.train.callbacks", "Callback"),
+    "Callback": ("cifarlab.training.callbacks", "Callback"),
 }
 
 

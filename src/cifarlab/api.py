@@ -22,7 +22,7 @@ from cifarlab.config.recipe import Recipe
 from cifarlab.data.sources import Dataset, load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.runs import Run, load_run
-from cifarlab.train.callbacks import Callback
+from cifarlab.training.callbacks import Callback
 
 RecipeLike = Union[str, os.PathLike, Mapping[str, Any], Recipe]
 DataLike = Union[str, Dataset, Sequence[torch.Tensor], None]
@@ -75,7 +75,7 @@ def train(recipe: RecipeLike, *, model: Optional[nn.Module] = None, data: DataLi
 
     `model` trains that module instead of the recipe's; `data` is a dataset name ("cifar100",
     "folder:PATH"), a Dataset, or uint8 image and label tensors; `overrides` are dotted keys
-    ({"optim.lr": 0.05}); `callbacks` watch or stop the run (`cifarlab.train.callbacks.Callback`).
+    ({"optim.lr": 0.05}); `callbacks` watch or stop the run (`cifarlab.training.callbacks.Callback`).
     """
     from cifarlab.experiments.run import run_recipe
 
@@ -114,8 +114,8 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
     """
     from cifarlab.data.prepare import prepare_splits
     from cifarlab.data.stats import channel_stats
-    from cifarlab.evaluate import score_split
-    from cifarlab.evaluate.run_options import evaluation_options, model_normalisation
+    from cifarlab.evaluation import score_split
+    from cifarlab.evaluation.run_options import evaluation_options, model_normalisation
 
     if split not in ("val", "test"):
         raise CifarlabError(f"split must be 'val' or 'test', got {split!r}")
@@ -140,7 +140,8 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
         classes, images, labels = dataset.classes, dataset.test_images, dataset.test_labels
         if mean is None or std is None:
             stats = model_normalisation(model) or channel_stats(dataset.train_images)
-            mean, std = mean or stats[0], std or stats[1]
+            mean = mean or tuple(float(value) for value in stats[0])
+            std = std or tuple(float(value) for value in stats[1])
     scored = score_split(model, images, labels, classes, mean=mean, std=std, **options)
     return dict(scored.summary)
 

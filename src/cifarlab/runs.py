@@ -157,7 +157,7 @@ class Run:
 
     def _saved(self) -> dict:
         if self._checkpoint is None:
-            from cifarlab.train.checkpoint import (
+            from cifarlab.training.checkpoint import (
                 load_checkpoint,  # see Run.model for why here
             )
 
@@ -189,7 +189,7 @@ class Run:
         if self._model is None:
             # Imported here, not above, so that train (which writes these files) can import the names.
             from cifarlab.models import create
-            from cifarlab.train.checkpoint import load_model_state
+            from cifarlab.training.checkpoint import load_model_state
 
             if self.recipe is None:
                 raise CifarlabError(f"run folder {self.dir} has no recipe; read it with load_run(path)")

@@ -8,7 +8,7 @@ from cifarlab.analysis import explain_run, gradcam, target_layer_name
 from cifarlab.analysis.target_layer import traced_target_layer
 from cifarlab.cli import main
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate.predict import preprocess
+from cifarlab.evaluation.predict import preprocess
 from cifarlab.models import create
 
 SIDE, SQUARE = 32, 8

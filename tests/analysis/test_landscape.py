@@ -9,7 +9,7 @@ from cifarlab.analysis import normalise_filters, random_direction, slice_surface
 from cifarlab.analysis.explain import split_images
 from cifarlab.analysis.landscape import Endpoint, interpolate, score
 from cifarlab.cli import main
-from cifarlab.evaluate import score_split
+from cifarlab.evaluation import score_split
 from cifarlab.runs import load_run
 
 

@@ -15,8 +15,8 @@ from cifarlab.data.augment import augmix_js
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.run import run_recipe
-from cifarlab.train.checkpoint import load_checkpoint
-from cifarlab.train.losses import register_loss
+from cifarlab.training.checkpoint import load_checkpoint
+from cifarlab.training.losses import register_loss
 
 HEAVY = [{"name": "random_resized_crop", "p": 0.5}, {"name": "rotate", "p": 0.5, "degrees": 20},
          {"name": "color_jitter", "p": 0.5}, {"name": "gaussian_noise", "p": 0.3}, {"name": "jpeg", "p": 0.3},

@@ -11,7 +11,7 @@ from cifarlab.errors import CifarlabError
 from cifarlab.experiments.run import run_recipe
 from cifarlab.models import create, model_for_weights
 from cifarlab.models.portable import read_header
-from cifarlab.train.checkpoint import load_checkpoint
+from cifarlab.training.checkpoint import load_checkpoint
 
 TINY = {
     "name": "tiny_export", "seed": 3,

@@ -13,7 +13,7 @@ from cifarlab import runs
 from cifarlab.cli import main
 from cifarlab.data import load_dataset
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate import score_split
+from cifarlab.evaluation import score_split
 from cifarlab.robustness import corrupt
 from cifarlab.robustness.dataset import LABELS, spaced_indices
 from cifarlab.robustness.evaluation import evaluate_robustness, summarise
@@ -71,7 +71,7 @@ def test_summary_definitions():
 
 
 def test_pooled_ece_agrees_with_the_calibration_module():
-    from cifarlab.evaluate import expected_calibration_error
+    from cifarlab.evaluation import expected_calibration_error
     from cifarlab.robustness.evaluation import _ece
 
     generator = torch.Generator().manual_seed(0)
@@ -82,7 +82,7 @@ def test_pooled_ece_agrees_with_the_calibration_module():
 
 
 def test_a_damaged_robustness_json_stops_the_report_with_the_fix(tmp_path):
-    from cifarlab.evaluate import write_report
+    from cifarlab.evaluation import write_report
 
     (tmp_path / runs.ROBUSTNESS_JSON).write_text('{"severities": [1]}')
     with pytest.raises(CifarlabError, match="run `cifarlab robustness eval` again"):

@@ -11,7 +11,7 @@ import torch
 from cifarlab import runs
 from cifarlab.cli import main
 from cifarlab.data import load_dataset
-from cifarlab.evaluate import predict
+from cifarlab.evaluation import predict
 from cifarlab.robustness.dataset import LABELS
 
 

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from cifarlab.analysis.target_layer import find_layer, target_layer_name
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate.predict import eval_mode, preprocess
+from cifarlab.evaluation.predict import eval_mode, preprocess
 
 METHODS = ("gradcam", "gradcam++")
 

@@ -33,10 +33,10 @@ from cifarlab.data.pipeline import Batch, BatchPipeline
 from cifarlab.data.prepare import prepare_splits
 from cifarlab.errors import CifarlabError
 from cifarlab.models import create
-from cifarlab.train.distributed import pick_device
-from cifarlab.train.losses import LossFn, get_loss
-from cifarlab.train.optim import build_optimizer
-from cifarlab.train.step import Optimisation, training_step
+from cifarlab.training.distributed import pick_device
+from cifarlab.training.losses import LossFn, get_loss
+from cifarlab.training.optim import build_optimizer
+from cifarlab.training.step import Optimisation, training_step
 
 MODELS = ("vgg_a", "vgg_a_bn")
 DEFAULT_LRS = (1e-3, 2e-3, 1e-4, 5e-4)

@@ -15,7 +15,7 @@ from cifarlab.analysis.gallery import Example, plot_gallery
 from cifarlab.analysis.target_layer import target_layer_name
 from cifarlab.data.prepare import prepare_splits
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate.predict import predict, preprocess
+from cifarlab.evaluation.predict import predict, preprocess
 from cifarlab.models import eval_geometry
 from cifarlab.runs import Run, load_run
 

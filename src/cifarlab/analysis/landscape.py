@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate.predict import eval_mode
+from cifarlab.evaluation.predict import eval_mode
 
 Direction = dict[str, Tensor]
 

@@ -28,7 +28,7 @@ from cifarlab.analysis.landscape import (
 from cifarlab.analysis.landscape_plots import plot_contour, plot_curve, plot_surface
 from cifarlab.atomic import atomic_path
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate.predict import preprocess
+from cifarlab.evaluation.predict import preprocess
 from cifarlab.models import eval_geometry
 from cifarlab.runs import Run, load_run
 

@@ -21,9 +21,9 @@ from torch import Tensor, nn
 from cifarlab.errors import CifarlabError
 from cifarlab.models import create
 from cifarlab.runs import Run
-from cifarlab.train.checkpoint import load_checkpoint, load_model_state
-from cifarlab.train.optim import build_optimizer
-from cifarlab.train.slbi import SLBI, group_norms
+from cifarlab.training.checkpoint import load_checkpoint, load_model_state
+from cifarlab.training.optim import build_optimizer
+from cifarlab.training.slbi import SLBI, group_norms
 
 METHODS = ("slbi", "magnitude")
 

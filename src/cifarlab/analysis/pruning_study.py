@@ -37,13 +37,13 @@ from cifarlab.config.recipe import Recipe
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.data.prepare import prepare_splits
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate.run_options import evaluation_options
-from cifarlab.evaluate.scoring import score_split
+from cifarlab.evaluation.run_options import evaluation_options
+from cifarlab.evaluation.scoring import score_split
 from cifarlab.runs import Run, load_run
-from cifarlab.train.distributed import pick_device
-from cifarlab.train.losses import get_loss
-from cifarlab.train.optim import build_optimizer
-from cifarlab.train.step import Optimisation, training_step
+from cifarlab.training.distributed import pick_device
+from cifarlab.training.losses import get_loss
+from cifarlab.training.optim import build_optimizer
+from cifarlab.training.step import Optimisation, training_step
 
 TABLE_CSV = "prune.csv"
 TABLE_MD = "prune.md"

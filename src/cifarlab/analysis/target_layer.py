@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate.predict import eval_mode
+from cifarlab.evaluation.predict import eval_mode
 
 # Family -> path of its last spatial feature map. Families not listed (VGG, whose last stage
 # pools to 1x1 on 32x32 images, and any other model) are traced by `traced_target_layer`.

@@ -14,7 +14,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from cifarlab.evaluate.tta import TTA_MODES
+    from cifarlab.evaluation.tta import TTA_MODES
 
     p = sub.add_parser(
         "predict", help="write a submission CSV (id,label) of a run's predictions",

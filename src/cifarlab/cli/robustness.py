@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from cifarlab.evaluate.tta import TTA_MODES
+    from cifarlab.evaluation.tta import TTA_MODES
     from cifarlab.robustness import CORRUPTIONS
 
     p = sub.add_parser(

@@ -70,7 +70,7 @@ class ModelConfig:
 @dataclass
 class OptimConfig:
     name: Literal["sgd", "adam", "adamw", "adopt", "adoptw", "adagrad", "adadelta", "slbi", "slbi_adam"] = setting(
-        "sgd", "optimiser (slbi, slbi_adam: DessiLBI's split LBI with SGD momentum or Adam, see cifarlab.train.slbi)")
+        "sgd", "optimiser (slbi, slbi_adam: DessiLBI's split LBI with SGD momentum or Adam, see cifarlab.training.slbi)")
     lr: Union[float, Literal["find"]] = setting(0.1, "learning rate (the peak for One-Cycle); `find` runs the LR range test first")
     momentum: float = bounded(0.9, 0.0, 1.0, help="SGD momentum")
     nesterov: bool = setting(False, "Nesterov momentum (SGD)")
@@ -116,7 +116,7 @@ class TrainConfig:
     compile: bool = setting(False, "torch.compile the model")
     grad_clip: Optional[float] = bounded(None, 0.0, help="clip gradients at this norm or value; null: no clipping")
     grad_clip_mode: Literal["norm", "value"] = setting("norm", "clip the global gradient norm or each value")
-    loss: str = field(default="cross_entropy", metadata={"help": "cross_entropy, mse, bce or huber (on one-hot targets); see cifarlab.train.losses"})
+    loss: str = field(default="cross_entropy", metadata={"help": "cross_entropy, mse, bce or huber (on one-hot targets); see cifarlab.training.losses"})
     label_smoothing: float = bounded(0.0, 0.0, 1.0, help="share of the target spread evenly over all classes")
     ema_decay: Optional[float] = bounded(None, 0.0, 1.0, help="weight EMA, evaluated as its own model")
     lookahead: bool = setting(False, "airbench lookahead: every 5 steps pull towards slow weights, stronger late")

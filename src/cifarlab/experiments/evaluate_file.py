@@ -18,9 +18,9 @@ from cifarlab.config.recipe import Recipe
 from cifarlab.data.prepare import prepare_splits
 from cifarlab.data.sources import load_dataset
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate import evaluate_split
+from cifarlab.evaluation import evaluate_split
 from cifarlab.models import create
-from cifarlab.train.checkpoint import load_checkpoint, load_model_state
+from cifarlab.training.checkpoint import load_checkpoint, load_model_state
 
 DEFAULT_DATASET = "cifar10"
 

@@ -51,8 +51,8 @@ from cifarlab.experiments.lockstep_table import (
 from cifarlab.experiments.run import build_model, run_recipe
 from cifarlab.runs import RECIPE, load_run
 from cifarlab.tables import csv_text
-from cifarlab.train.callbacks import Callback, StepOutput
-from cifarlab.train.loop import changed_keys, training_values
+from cifarlab.training.callbacks import Callback, StepOutput
+from cifarlab.training.loop import changed_keys, training_values
 
 COMPARE_JSON = "compare.json"
 RUN_RECORD = "lockstep.json"  # in each run folder, once it finished: its hashes and wall time

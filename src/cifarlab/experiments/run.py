@@ -27,8 +27,8 @@ from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.data.prepare import Splits, prepare_splits
 from cifarlab.data.sources import Dataset
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate import evaluate_split, write_report
-from cifarlab.evaluate.run_options import (
+from cifarlab.evaluation import evaluate_split, write_report
+from cifarlab.evaluation.run_options import (
     evaluation_geometry,
     evaluation_options,
     model_normalisation,
@@ -41,12 +41,12 @@ from cifarlab.resources import (
     training_slot,
     warn_if_oversubscribed,
 )
-from cifarlab.train import checkpoint as ckpt_io
-from cifarlab.train.callbacks import Callback
-from cifarlab.train.distributed import Placement, barrier, setup, teardown
-from cifarlab.train.freezing import freezing_callbacks
-from cifarlab.train.loop import Trainer, changed_keys
-from cifarlab.train.sinks import build_sinks
+from cifarlab.training import checkpoint as ckpt_io
+from cifarlab.training.callbacks import Callback
+from cifarlab.training.distributed import Placement, barrier, setup, teardown
+from cifarlab.training.freezing import freezing_callbacks
+from cifarlab.training.loop import Trainer, changed_keys
+from cifarlab.training.sinks import build_sinks
 
 
 @dataclass
@@ -198,7 +198,7 @@ def _check_resumable(run_dir: Path, recipe: Recipe, splits: Splits, allow_change
 
 
 def _find_lr(recipe: Recipe, model: nn.Module, batches: BatchPipeline, place: Placement, run_dir: Path) -> Recipe:
-    from cifarlab.train.lr_finder import lr_range_test
+    from cifarlab.training.lr_finder import lr_range_test
 
     found = lr_range_test(recipe, model, batches, place.device, run_dir if place.is_main else None)
     return replace(recipe, optim=replace(recipe.optim, lr=float(f"{found:.3g}")))

@@ -16,7 +16,7 @@ from cifarlab.models.layers import CIFAR_INPUT_SIZE
 from cifarlab.models.summary import count_parameters, multiply_adds
 from cifarlab.robustness.evaluation import read_robustness
 from cifarlab.runs import Run
-from cifarlab.train.checkpoint import load_checkpoint
+from cifarlab.training.checkpoint import load_checkpoint
 
 
 def _percent(value) -> Optional[float]:

@@ -21,7 +21,7 @@ def export_run(run_or_checkpoint: str | os.PathLike, out: str | os.PathLike) -> 
     # Reading a run needs the training stage's checkpoint format; imported here so that building
     # a model never imports the training stage.
     from cifarlab.config import load_recipe
-    from cifarlab.train.checkpoint import (
+    from cifarlab.training.checkpoint import (
         load_checkpoint,
         load_model_state,
         resolve_checkpoint,

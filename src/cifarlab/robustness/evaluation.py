@@ -22,8 +22,8 @@ from cifarlab import runs
 from cifarlab.atomic import write_text
 from cifarlab.data import load_dataset
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate import score_split, write_report
-from cifarlab.evaluate.tta import check_tta_mode
+from cifarlab.evaluation import score_split, write_report
+from cifarlab.evaluation.tta import check_tta_mode
 from cifarlab.models import eval_geometry
 from cifarlab.models.input_config import InputConfig
 from cifarlab.robustness import dataset
@@ -34,13 +34,13 @@ from cifarlab.robustness.corruptions import (
     check_severity,
     corrupt,
 )
-from cifarlab.train.distributed import pick_device
+from cifarlab.training.distributed import pick_device
 
 BINS = 15
 
 
 def _ece(confidence: Tensor, correct: Tensor, bins: int = BINS) -> float:
-    """ECE from top-1 confidences and correctness, with the bins of cifarlab.evaluate.calibration."""
+    """ECE from top-1 confidences and correctness, with the bins of cifarlab.evaluation.calibration."""
     edges = torch.linspace(0.0, 1.0, bins + 1, dtype=confidence.dtype)
     index = torch.bucketize(confidence, edges[1:-1], right=False)
     count = torch.bincount(index, minlength=bins).double()

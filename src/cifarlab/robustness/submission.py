@@ -27,13 +27,13 @@ from cifarlab import runs
 from cifarlab.atomic import write_text
 from cifarlab.data import load_dataset
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluate import predict
-from cifarlab.evaluate.tta import check_tta_mode
+from cifarlab.evaluation import predict
+from cifarlab.evaluation.tta import check_tta_mode
 from cifarlab.models import eval_geometry
 from cifarlab.models.input_config import InputConfig
 from cifarlab.robustness.corruptions import CORRUPTIONS, SEVERITIES
 from cifarlab.robustness.dataset import corruption_file, read_stacked, spaced_indices
-from cifarlab.train.distributed import pick_device
+from cifarlab.training.distributed import pick_device
 
 _DISTORTION_FILE = re.compile(r"distortion(\d{2})\.npy")
 

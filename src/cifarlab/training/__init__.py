@@ -1,0 +1,1 @@
+"""cifarlab.training"""
