@@ -20,8 +20,8 @@ import torch
 from cifarlab.config.recipe import OptimConfig
 from cifarlab.models import create
 from cifarlab.training.losses import get_loss
-from cifarlab.training.step import autocast_for
 from cifarlab.training.optim import build_optimizer
+from cifarlab.training.step import autocast_for
 
 
 def images_per_second(model, x, y, device, precision: str, steps: int, repeats: int) -> float:

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from cifarlab.models import create
-from cifarlab.training.averaging import Lookahead
 from cifarlab.models.whitening import init_airbench
+from cifarlab.training.averaging import Lookahead
 
 MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
 STD = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)

@@ -27,8 +27,8 @@ from cifarlab.data import channel_stats, load_dataset
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.models import create
 from cifarlab.training.losses import get_loss
-from cifarlab.training.step import autocast_for
 from cifarlab.training.optim import build_optimizer
+from cifarlab.training.step import autocast_for
 
 
 class PilCifar(torch.utils.data.Dataset):
@@ -181,8 +181,10 @@ def main() -> None:
             if compiled:
                 model = torch.compile(model, mode=args.compile_mode)
             ours_step = make_step(model, device, precision, channels_last=gpu)
-            ours, theirs = paired_medians(lambda: time_batches(ours_batches(), steps, ours_step, device, warmup),
-                                          lambda: time_batches(ref_batches(), steps, ref_step, device, warmup), args.repeats)
+            # Default arguments bind this iteration's steps (the lambdas run inside paired_medians, now).
+            ours, theirs = paired_medians(
+                lambda step=ours_step: time_batches(ours_batches(), steps, step, device, warmup),
+                lambda step=ref_step: time_batches(ref_batches(), steps, step, device, warmup), args.repeats)
             note = ("bf16+channels_last vs fp32" if gpu else "fp32 both") + label
             print(f"train step {name:10s} cifarlab {ours:10.0f} img/s   reference {theirs:8.0f} img/s   "
                   f"ratio {ours / theirs:6.2f}x  ({note})")

@@ -108,7 +108,7 @@ def test_a_run_without_checkpoints_says_so_when_its_model_is_asked_for(tmp_path)
     assert run.history == [RECORDS[1]] and run.steps == [RECORDS[0], RECORDS[2]]
     assert run.evaluations == {} and run.test is None and run.checkpoints == {}
     with pytest.raises(CifarlabError, match="holds no checkpoint"):
-        run.model
+        _ = run.model
 
 
 def test_a_run_built_by_the_trainer_hands_back_its_own_model(tmp_path):

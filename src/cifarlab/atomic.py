@@ -14,8 +14,8 @@ import os
 import re
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from cifarlab.errors import CifarlabError
 

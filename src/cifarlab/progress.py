@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Callable, Iterable, Iterator, Optional, TextIO, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Optional, TextIO, TypeVar
 
 from rich.console import Console
 from rich.progress import (

@@ -13,8 +13,9 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, TextIO
+from typing import Optional, TextIO
 
 import torch
 from torch import nn

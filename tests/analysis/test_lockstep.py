@@ -11,6 +11,11 @@ import pytest
 import torch
 import yaml
 
+from cifarlab.cli import main
+from cifarlab.config import load_recipe
+from cifarlab.data.pipeline import BatchPipeline
+from cifarlab.data.prepare import prepare_splits
+from cifarlab.errors import CifarlabError
 from cifarlab.experiments.lockstep import (
     Study,
     VariantRun,
@@ -21,11 +26,6 @@ from cifarlab.experiments.lockstep import (
     tensor_bytes,
     weights_sha256,
 )
-from cifarlab.cli import main
-from cifarlab.config import load_recipe
-from cifarlab.data.pipeline import BatchPipeline
-from cifarlab.data.prepare import prepare_splits
-from cifarlab.errors import CifarlabError
 from cifarlab.models import create
 from cifarlab.runs import load_run
 

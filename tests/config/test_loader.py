@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cifarlab.config import Recipe, load_recipe, recipe_from_dict, recipe_to_dict, recipe_to_yaml
-from cifarlab.config import shipped
+from cifarlab.config import Recipe, load_recipe, recipe_from_dict, recipe_to_dict, recipe_to_yaml, shipped
 from cifarlab.config.loader import save_recipe
 from cifarlab.config.shipped import RECIPES_DIR
 from cifarlab.errors import CifarlabError

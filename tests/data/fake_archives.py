@@ -11,7 +11,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
@@ -20,15 +19,6 @@ from cifarlab.data import cifar_archive
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                  "truck"]
 PER_BATCH = 20  # images in each fake batch: two of every CIFAR-10 class
-
-
-@pytest.fixture
-def cache_home(tmp_path, monkeypatch) -> Path:
-    """A private cache folder and no ambient data root: fake archives never reach the real cache."""
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("CIFARLAB_CACHE", str(folder))
-    monkeypatch.delenv("CIFARLAB_DATA", raising=False)
-    return folder
 
 
 def _batch(seed: int, n: int, labels_key: bytes, num_classes: int) -> dict:

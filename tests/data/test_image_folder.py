@@ -11,7 +11,7 @@ from PIL import Image
 
 from cifarlab.data import image_folder, load_dataset
 from cifarlab.errors import CifarlabError
-from tests.data.fake_archives import cache_home, tree_images, write_tree_zip  # noqa: F401
+from tests.data.fake_archives import tree_images, write_tree_zip
 
 
 def test_folder_tree_loads_any_pillow_format_at_its_own_size(tmp_path, cache_home):

@@ -16,9 +16,17 @@ from cifarlab.data import cache, cifar_archive, load_dataset
 from cifarlab.data.sources import data_root
 from cifarlab.errors import CifarlabError
 from tests.conftest import load_real
-from tests.data.fake_archives import (CIFAR10_NAMES, PER_BATCH, cache_home, cifar10_members,  # noqa: F401
-                                      cifar100_members, expected_images, official, tree_images,
-                                      write_tar, write_tree_zip)
+from tests.data.fake_archives import (  # noqa: F401
+    CIFAR10_NAMES,
+    PER_BATCH,
+    cifar10_members,
+    cifar100_members,
+    expected_images,
+    official,
+    tree_images,
+    write_tar,
+    write_tree_zip,
+)
 
 
 def cifar10_archive(tmp_path, monkeypatch) -> tuple[Path, dict[str, bytes]]:

@@ -13,7 +13,6 @@ from cifarlab.experiments.grid import grid_points, parse_axis, run_names
 from cifarlab.experiments.grid_sweep import sweep_spec
 from cifarlab.experiments.sweep import WALL_FILE, run_points
 from cifarlab.models import names as model_names
-
 from tests.experiments.conftest import GRID, RUN_NAMES
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,11 @@ from cifarlab import __version__
 from cifarlab.cli.words import is_override
 from cifarlab.errors import CifarlabError
 
-VERBS = ("train", "fewshot", "eval", "models", "data", "recipes", "keys", "export", "convert-checkpoint", "sweep", "report", "compare", "study", "explain", "landscape", "robustness", "predict", "prune")
+VERBS = (
+    "train", "fewshot", "eval", "models", "data", "recipes", "keys", "export", "convert-checkpoint",  # runs and files
+    "sweep", "report", "compare", "study",  # many runs
+    "explain", "landscape", "robustness", "predict", "prune",  # analysing a run
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,7 +46,10 @@ class AugmentConfig:
     cutmix_alpha: float = bounded(0.0, 0.0, help="CutMix Beta(alpha, alpha) parameter; 0 disables")
     mix_prob: float = bounded(1.0, 0.0, 1.0, help="probability a batch is mixed at all")
     switch_prob: float = bounded(0.5, 0.0, 1.0, help="probability of CutMix rather than MixUp when both are on")
-    ops: list[dict[str, Any]] = setting(help="heavy per-image ops after crop and flip, in order, e.g. [{name: rotate, p: 0.5, degrees: 15}]: random_resized_crop, rotate, brightness, contrast, saturation, hue, color_jitter, gaussian_noise, jpeg, clahe, random_erasing (parameters: cifarlab/data/augment/spec.py)", factory=list)
+    ops: list[dict[str, Any]] = setting(
+        help="heavy per-image ops after crop and flip, in order, e.g. [{name: rotate, p: 0.5, degrees: 15}]: random_resized_crop, "
+             "rotate, brightness, contrast, saturation, hue, color_jitter, gaussian_noise, jpeg, clahe, random_erasing "
+             "(parameters: cifarlab/data/augment/spec.py)", factory=list)
     policy: Literal["none", "randaugment", "trivialaugment", "augmix"] = setting("none", "augmentation policy applied per image before augment.ops")
     randaugment_ops: int = bounded(2, 1, 8, help="randaugment: ops applied in a row to each image (N)")
     randaugment_magnitude: int = bounded(9, 0, 30, help="randaugment: magnitude bin of every op, 0-30 (M)")

@@ -8,7 +8,8 @@ one CifarlabError naming the key, the value and a value that works, before anyth
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import torch
 

@@ -25,7 +25,7 @@ Modes (the batch is already normalised, shape (B, C, H, W)):
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F

@@ -9,8 +9,9 @@ one, else from the arguments: `dataset` and `model`, plus `key=value` overrides 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
 from cifarlab.config import recipe_from_dict, recipe_to_dict
 from cifarlab.config.loader import with_overrides

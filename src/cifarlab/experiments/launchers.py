@@ -13,8 +13,9 @@ import multiprocessing
 import os
 import shutil
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Optional
 
 from cifarlab.errors import CifarlabError
 
@@ -72,7 +73,7 @@ def _skip_finished(points, runs_dir: Path) -> tuple[dict, list]:
     return done, [p for p in points if p.name not in done]
 
 
-def _collect(points, done: dict, completed: Iterable[tuple], on_done: Optional[Callable]) -> list["Outcome"]:
+def _collect(points, done: dict, completed: Iterable[tuple], on_done: Optional[Callable]) -> list[Outcome]:
     """Outcomes as runs end (`completed` yields (point, run folder, result getter) in the order runs end),
     each reported through on_done, returned in grid order."""
     from cifarlab.experiments.sweep import Outcome
@@ -93,7 +94,7 @@ def _collect(points, done: dict, completed: Iterable[tuple], on_done: Optional[C
     return [done[p.name] for p in points if p.name in done]
 
 
-def run_in_processes(points: list["Point"], runs_dir: Path, jobs: int, on_done: Optional[Callable] = None) -> list["Outcome"]:
+def run_in_processes(points: list[Point], runs_dir: Path, jobs: int, on_done: Optional[Callable] = None) -> list[Outcome]:
     """Run the unfinished points in `jobs` spawned worker processes, each limited to its share of the cores."""
     if jobs < 1:
         raise CifarlabError(f"--jobs {jobs}: give the number of runs to train at once, 1 or more")
@@ -124,7 +125,7 @@ SLURM_PARAMETERS = {"partition": "slurm_partition", "time": "timeout_min", "gpus
                     "cpus": "cpus_per_task", "mem_gb": "mem_gb", "array_parallelism": "slurm_array_parallelism"}
 
 
-def run_on_slurm(points: list["Point"], runs_dir: Path, options: dict, on_done: Optional[Callable] = None) -> list["Outcome"]:
+def run_on_slurm(points: list[Point], runs_dir: Path, options: dict, on_done: Optional[Callable] = None) -> list[Outcome]:
     """Submit each unfinished point as one job (a job array) through submitit and wait for them.
 
     `options`: `cluster` ("slurm" by default; "local" or "debug" run the same jobs on this machine)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from cifarlab.atomic import write_text
 from cifarlab.config.recipe import Recipe

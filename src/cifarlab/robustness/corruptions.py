@@ -8,7 +8,7 @@ order (the order of the `distortionNN` ids of submission files).
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

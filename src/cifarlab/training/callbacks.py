@@ -20,8 +20,9 @@ a host synchronisation per step.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 
@@ -45,22 +46,22 @@ class StepOutput:
 class Callback:
     """Base class: every moment is a no-op until a subclass overrides it."""
 
-    def on_start(self, trainer: "Trainer", total_steps: int, start_step: int) -> None:
+    def on_start(self, trainer: Trainer, total_steps: int, start_step: int) -> None:
         pass
 
-    def on_step(self, trainer: "Trainer", step: StepOutput) -> None:
+    def on_step(self, trainer: Trainer, step: StepOutput) -> None:
         pass
 
-    def on_log(self, trainer: "Trainer", record: dict) -> None:
+    def on_log(self, trainer: Trainer, record: dict) -> None:
         pass
 
-    def on_epoch(self, trainer: "Trainer", record: dict) -> None:
+    def on_epoch(self, trainer: Trainer, record: dict) -> None:
         pass
 
-    def on_eval(self, trainer: Optional["Trainer"], split: str, result: dict) -> None:
+    def on_eval(self, trainer: Optional[Trainer], split: str, result: dict) -> None:
         pass
 
-    def on_end(self, trainer: "Trainer", status: str) -> None:
+    def on_end(self, trainer: Trainer, status: str) -> None:
         pass
 
 

@@ -131,7 +131,7 @@ def format_of(path: str | Path) -> str | None:
         with zipfile.ZipFile(path) as archive:
             name = next(n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
             data = archive.read(name)
-        for opcode, argument, _ in pickletools.genops(data):
+        for _opcode, argument, _ in pickletools.genops(data):
             if isinstance(argument, str) and argument.startswith("cifarlab-checkpoint/"):
                 return argument
     except Exception:  # unreadable: not ours, reported as such by the caller

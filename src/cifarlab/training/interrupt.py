@@ -43,7 +43,7 @@ class StopRequest:
         print(f"\n{name}: stopping after this step and writing last.pt ({again} again to abort)",
               file=sys.stderr, flush=True)
 
-    def __enter__(self) -> "StopRequest":
+    def __enter__(self) -> StopRequest:
         # Signal handlers can only be installed from the main thread; elsewhere stay passive.
         if threading.current_thread() is threading.main_thread():
             for signum in HANDLED:

@@ -9,7 +9,7 @@ loss can be swapped into any recipe (the FDU loss study compares exactly these).
 from __future__ import annotations
 
 import difflib
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -63,7 +63,7 @@ class HyperRule:
                 lr /= 10
         return lr
 
-    def replace(self, **changes) -> "HyperRule":
+    def replace(self, **changes) -> HyperRule:
         """A copy with some values changed (e.g. `rule.replace(mixup_alpha=0.0)`)."""
         fields = {f.name for f in dataclasses.fields(self)}
         if unknown := sorted(set(changes) - fields):

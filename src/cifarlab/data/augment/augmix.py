@@ -9,7 +9,8 @@ consistency loss the pipeline returns each image three times in a row (clean, tw
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import numpy as np
 import torch

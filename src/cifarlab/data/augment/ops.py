@@ -7,7 +7,7 @@ run and device, and a resumed run needs no extra state.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -7,7 +7,7 @@ op list follow torchvision's `RandAugment` and `TrivialAugmentWide`.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
