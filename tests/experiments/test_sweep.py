@@ -93,7 +93,13 @@ def test_two_local_workers_give_the_same_results_as_one(zoo_sweep, recipe_file, 
     rows = _rows(out / "results.csv")
     assert [r["run"] for r in rows] == ["runs/lenet", "runs/convnet5"]
     one_worker = [r for r in _rows(zoo_sweep / "results.csv") if r["seed"] == "0"]
-    assert _without(rows, TIMES) == _without(one_worker, TIMES)
+    # Each worker trains on its share of the cores; another thread count sums floats in another
+    # order, so losses may differ in the last digits while everything else agrees.
+    close = ("test_loss", "test_ece")
+    assert _without(rows, TIMES + close) == _without(one_worker, TIMES + close)
+    for ours, theirs in zip(rows, one_worker):
+        for key in close:
+            assert float(ours[key]) == pytest.approx(float(theirs[key]), abs=2e-3)
     assert "lenet" in (out / "logs" / "lenet.log").read_text()  # progress went to a log, not the shared terminal
 
 

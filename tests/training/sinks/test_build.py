@@ -6,7 +6,7 @@ from cifarlab.config.recipe import Recipe
 from cifarlab.errors import CifarlabError
 from cifarlab.training.sinks import ConsoleProgress, CsvSink, JsonlSink, TensorBoardSink, build_sinks
 from cifarlab.training.sinks.reported import final_metrics, recipe_params, scalar_tags
-from tests.train.sinks.conftest import TEST_RESULT, epoch_record
+from tests.training.sinks.conftest import TEST_RESULT, epoch_record
 
 
 def test_build_sinks_maps_recipe_words_to_sinks_writing_into_the_run_folder(tmp_path):

@@ -3,7 +3,7 @@ import re
 from types import SimpleNamespace
 
 from cifarlab.training.sinks import ConsoleProgress
-from tests.train.sinks.conftest import TEST_RESULT, TOTAL_STEPS, feed, records_up_to
+from tests.training.sinks.conftest import TEST_RESULT, TOTAL_STEPS, feed, records_up_to
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

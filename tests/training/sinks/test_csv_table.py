@@ -1,7 +1,7 @@
 import csv
 
 from cifarlab.training.sinks import CsvSink
-from tests.train.sinks.conftest import TOTAL_STEPS, feed, records_up_to, step_record
+from tests.training.sinks.conftest import TOTAL_STEPS, feed, records_up_to, step_record
 
 
 def read(path):

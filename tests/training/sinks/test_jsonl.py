@@ -4,7 +4,7 @@ import pytest
 
 from cifarlab.errors import CifarlabError
 from cifarlab.training.sinks import JsonlSink
-from tests.train.sinks.conftest import TEST_RESULT, TOTAL_STEPS, feed, records_up_to
+from tests.training.sinks.conftest import TEST_RESULT, TOTAL_STEPS, feed, records_up_to
 
 
 def read(path):

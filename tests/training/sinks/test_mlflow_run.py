@@ -1,7 +1,7 @@
 import pytest
 
 from cifarlab.training.sinks import MlflowSink
-from tests.train.sinks.conftest import TEST_RESULT, TOTAL_STEPS, feed, records_up_to
+from tests.training.sinks.conftest import TEST_RESULT, TOTAL_STEPS, feed, records_up_to
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402

@@ -2,7 +2,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from cifarlab.training.sinks import TensorBoardSink
-from tests.train.sinks.conftest import TEST_RESULT, TOTAL_STEPS, feed, records_up_to
+from tests.training.sinks.conftest import TEST_RESULT, TOTAL_STEPS, feed, records_up_to
 
 
 def read_events(log_dir):

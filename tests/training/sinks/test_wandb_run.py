@@ -5,7 +5,7 @@ import time
 import pytest
 
 from cifarlab.training.sinks import WandbSink
-from tests.train.sinks.conftest import TEST_RESULT, TOTAL_STEPS, feed, records_up_to
+from tests.training.sinks.conftest import TEST_RESULT, TOTAL_STEPS, feed, records_up_to
 
 wandb = pytest.importorskip("wandb")
 from wandb.proto import wandb_internal_pb2  # noqa: E402
