@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from cifarlab.atomic import write_text
-from cifarlab.errors import CifarlabError
 from cifarlab.training.callbacks import Callback
 
 
@@ -44,22 +43,10 @@ class JsonlSink(Callback):
 
 
 def lines_up_to(path: Path, step: int) -> list[str]:
-    """The lines of a metrics.jsonl whose record is at or before `step`.
+    """The lines of a metrics.jsonl whose record is at or before `step`, read by the one tolerant reader
+    (`cifarlab.runs.read_metrics`: a last line cut short by a crash is dropped, a damaged line elsewhere is
+    an error naming it). Records are written back as this sink writes them, so the text is unchanged."""
+    from cifarlab.runs import read_metrics  # runs reads checkpoints and models: imported only on resume
 
-    A last line cut short by a crash is dropped; a damaged line elsewhere is an error naming it.
-    """
-    lines = path.read_text(errors="replace").splitlines()
-    last = max((number for number, line in enumerate(lines) if line.strip()), default=-1)
-    kept = []
-    for number, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == last:
-                break
-            raise CifarlabError(f"{path} line {number + 1} is not JSON; fix or delete that line, then resume") from None
-        if isinstance(record, dict) and isinstance(record.get("step"), (int, float)) and record["step"] <= step:
-            kept.append(line)
-    return kept
+    return [json.dumps(record) for record in read_metrics(path)
+            if isinstance(record.get("step"), (int, float)) and record["step"] <= step]
