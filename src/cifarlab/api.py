@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from cifarlab.config import load_recipe, recipe_from_dict, recipe_to_dict
+from cifarlab.config.loader import with_overrides
 from cifarlab.config.recipe import Recipe
 from cifarlab.data.sources import Dataset, load_dataset
 from cifarlab.errors import CifarlabError
@@ -29,27 +30,18 @@ RecipeLike = Union[str, os.PathLike, Mapping[str, Any], Recipe]
 DataLike = Union[str, Dataset, Sequence[torch.Tensor], None]
 
 
-def resolve_recipe(recipe: RecipeLike, overrides: Optional[Mapping[str, Any]] = None) -> Recipe:
-    """A shipped recipe name ("quick"), a YAML path, a mapping or a Recipe, with dotted-key overrides."""
-    overrides = dict(overrides or {})
+def recipe_of(recipe: RecipeLike, overrides: Optional[Mapping[str, Any]] = None) -> Recipe:
+    """A shipped recipe name ("quick"), a YAML path, a mapping or a Recipe, with dotted-key overrides.
+
+    Overrides go through the loader's own `key=value` merge, so a mapping and a file take them the same
+    way the command line does (JSON values are YAML values).
+    """
+    words = [f"{key}={json.dumps(value)}" for key, value in (overrides or {}).items()]
     if isinstance(recipe, Recipe):
         recipe = recipe_to_dict(recipe)
     if isinstance(recipe, Mapping):
-        merged = json.loads(json.dumps(recipe))  # a deep copy of plain values
-        for key, value in overrides.items():
-            _set_dotted(merged, key, value)
-        return recipe_from_dict(merged, source="the recipe mapping")
-    # JSON values are YAML values: the loader parses `key=<json>` exactly as a command-line override.
-    return load_recipe(recipe, [f"{key}={json.dumps(value)}" for key, value in overrides.items()])
-
-
-def _set_dotted(mapping: dict, key: str, value: Any) -> None:
-    *sections, last = key.split(".")
-    for section in sections:
-        mapping = mapping.setdefault(section, {})
-        if not isinstance(mapping, dict):
-            raise CifarlabError(f"override {key!r}: {section!r} is a value, not a section; check the key")
-    mapping[last] = value
+        return recipe_from_dict(with_overrides(dict(recipe), words), source="the recipe mapping")
+    return load_recipe(recipe, words)
 
 
 def _as_dataset(data: Sequence[torch.Tensor]) -> Dataset:
@@ -92,7 +84,7 @@ def train(recipe: RecipeLike, *, model: Optional[nn.Module] = None, data: DataLi
         dataset = _as_dataset(data)
     if model is not None:
         overrides["model.name"] = f"{type(model).__module__}.{type(model).__qualname__}"
-    resolved = resolve_recipe(recipe, overrides)
+    resolved = recipe_of(recipe, overrides)
     if dataset is not None and not len(dataset.test_images):
         resolved = replace(resolved, eval=replace(resolved.eval, test=False))
     result = run_recipe(resolved, model=model, dataset=dataset, callbacks=callbacks)
@@ -147,4 +139,4 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
     return dict(scored.summary)
 
 
-__all__ = ["Run", "evaluate", "load_run", "resolve_recipe", "train"]
+__all__ = ["Run", "evaluate", "load_run", "recipe_of", "train"]

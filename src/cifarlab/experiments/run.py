@@ -148,8 +148,11 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
     trainer = Trainer(recipe, model, train_batches, val_batches, place, run_dir,
                       [*sinks, *freezing_callbacks(recipe.model), *callbacks], classes=splits.classes)
     created = not run_dir.exists() or not any(run_dir.iterdir())
+    # Read once: the recipe check and the trainer both need it (a BiT checkpoint is hundreds of MB).
+    last = run_dir / runs.LAST
+    saved = ckpt_io.load_checkpoint(last) if resume and last.is_file() else None
     if resume:
-        _check_resumable(run_dir, recipe, splits, allow_changed)
+        _check_resumable(run_dir, recipe, splits, allow_changed, saved)
         if place.is_main:
             write_text(run_dir / runs.RECIPE, recipe_to_yaml(recipe))  # the same, or with the allowed edits
     elif place.is_main:
@@ -157,8 +160,8 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
         write_text(run_dir / runs.RECIPE, recipe_to_yaml(recipe))
         write_text(run_dir / runs.INDICES, json.dumps(splits.indices_record()))
     barrier(place)
-    if resume and (run_dir / runs.LAST).is_file():
-        trainer.restore(run_dir / runs.LAST)
+    if saved is not None:
+        trainer.load_state(saved, str(last))
     # else: killed before its first checkpoint, so the run starts again from step 0 in its own folder
     if place.is_main:
         warn_if_oversubscribed()
@@ -180,12 +183,13 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
     return result
 
 
-def _check_resumable(run_dir: Path, recipe: Recipe, splits: Splits, allow_changed: Iterable[str]) -> None:
-    """Refuse to continue a run whose recipe (beyond `allow_changed` keys) or data split changed."""
-    last = run_dir / runs.LAST
-    if last.is_file():
-        saved = ckpt_io.load_checkpoint(last).get("training_values")
-        changed = [key for key in changed_keys(saved, recipe) if key not in set(allow_changed)] if saved else []
+def _check_resumable(run_dir: Path, recipe: Recipe, splits: Splits, allow_changed: Iterable[str],
+                     saved: Optional[dict]) -> None:
+    """Refuse to continue a run whose recipe (beyond `allow_changed` keys) or data split changed;
+    `saved` is its last.pt's content (None when it has none yet)."""
+    values = saved.get("training_values") if saved else None
+    if values:
+        changed = [key for key in changed_keys(values, recipe) if key not in set(allow_changed)]
         if changed:
             raise CifarlabError(
                 f"{run_dir / runs.RECIPE} changed since the run started ({', '.join(changed)}), so --resume cannot "

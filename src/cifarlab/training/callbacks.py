@@ -71,9 +71,6 @@ class CallbackList:
     def __init__(self, callbacks: Iterable[Callback] = ()):
         self.callbacks: list[Callback] = list(callbacks)
 
-    def __iter__(self):
-        return iter(self.callbacks)
-
     def call(self, moment: str, *args: Any) -> None:
         for callback in self.callbacks:
             getattr(callback, moment)(*args)

@@ -133,9 +133,9 @@ class Trainer:
         if self.place.is_main:
             ckpt_io.save_checkpoint(self.run_dir / name, **self.state())
 
-    def restore(self, path: Path) -> None:
-        state = ckpt_io.load_checkpoint(path)
-        ckpt_io.load_model_state(self.model, state["model"], str(path))
+    def load_state(self, state: dict, source: str) -> None:
+        """Continue from a checkpoint's content (read by `load_checkpoint`); `source` names it in errors."""
+        ckpt_io.load_model_state(self.model, state["model"], source)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         if self.scaler is not None and state.get("scaler"):
