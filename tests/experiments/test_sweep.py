@@ -166,6 +166,28 @@ def test_the_fdu_zoo_sweep_file_resolves_to_the_fdu_table():
     assert set(spec.reference["values"]) == set(models)
 
 
+FDU_ABLATION = ["resnet18", "resnet50", "resnext29_2x32d", "resnext29_2x64d", "resnext29_8x64d", "resnext50_2x40d",
+                "resnext50_8x14d", "resnext50_32x4d"]
+
+
+@pytest.mark.parametrize("sweep_file, models", [("fdu_ablation.yaml", FDU_ABLATION), ("fdu_final.yaml", ["wrn_28_10"])])
+def test_the_fdu_ablation_and_final_sweeps_resolve_to_their_tables(sweep_file, models):
+    spec = sweep_spec(REPO / "configs" / "sweeps" / sweep_file)
+    points = grid_points(spec.recipe, spec.grid, spec.overrides)
+    assert list(dict.fromkeys(p.recipe.model.name for p in points)) == models and len(points) == 3 * len(models)
+    assert set(models) <= set(model_names()) and set(spec.reference["values"]) == set(models)
+    assert all(p.recipe.train.epochs == 200 and p.recipe.optim.lr == 0.1 for p in points)
+
+
+def test_the_fdu_final_recipe_differs_from_the_shared_one_only_where_it_says():
+    from cifarlab.config.loader import load_recipe
+    shared, final = load_recipe(REPO / "configs" / "fdu" / "wrn_28_10.yaml"), load_recipe(REPO / "configs" / "fdu" / "wrn_28_10_final.yaml")
+    assert final.augment.cutout == 16 and final.model.options["block_dropout"] == 0.3 and final.optim.nesterov
+    assert (final.schedule.name, final.schedule.milestones, final.schedule.gamma) == ("multistep", [60, 120, 160], 0.2)
+    assert (shared.augment.cutout, shared.schedule.name, shared.optim.nesterov) == (0, "plateau", False)
+    assert final.data == shared.data and final.train.epochs == shared.train.epochs
+
+
 def test_a_sweep_refuses_to_skip_runs_trained_with_another_recipe(zoo_sweep, recipe_file, tmp_path, capsys):
     out = tmp_path / "zoo"
     shutil.copytree(zoo_sweep, out)
