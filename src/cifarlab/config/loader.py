@@ -16,25 +16,22 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-import math
 import os
-import re
-import types
 import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
 from cifarlab.atomic import write_text
+from cifarlab.config.fields import Mismatch, coerce, describe, is_union, show, suggest_word
 from cifarlab.config.recipe import Recipe
 from cifarlab.config.shipped import resolve_recipe
 from cifarlab.config.validate import validate_recipe
 from cifarlab.errors import CifarlabError
 
 COMMAND_LINE = "command line"
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 # ---------------------------------------------------------------- public API
@@ -88,7 +85,7 @@ def with_overrides(data: dict, overrides: Iterable[str]) -> dict:
 
 def describe_type(hint: Any, metadata: typing.Mapping) -> str:
     """What a recipe field of type `hint` accepts, in words: 'an integer >= 1', 'one of sgd, adam, ...'."""
-    return _describe(hint, dict(metadata))
+    return describe(hint, dict(metadata))
 
 
 # ---------------------------------------------------------------- files and layers
@@ -224,14 +221,10 @@ def _is_text_field(dotted: str) -> bool:
         if hint is None:
             return False
         cls = hint
-    return hint is str or (_is_union(hint) and str in typing.get_args(hint))
+    return hint is str or (is_union(hint) and str in typing.get_args(hint))
 
 
 # ---------------------------------------------------------------- checking against the dataclasses
-
-
-class _Mismatch(Exception):
-    """A value that the type at hand does not accept (turned into a message by the caller)."""
 
 
 def _build(cls: type, data: Any, prefix: str, source_of: Callable[[str], str]):
@@ -243,7 +236,7 @@ def _build(cls: type, data: Any, prefix: str, source_of: Callable[[str], str]):
         data = dataclasses.asdict(data)  # a section's default instance
     if not isinstance(data, dict):
         raise CifarlabError(
-            f"{section} must be a mapping of settings (keys: {', '.join(_names(cls))}), got {_show(data)} "
+            f"{section} must be a mapping of settings (keys: {', '.join(_names(cls))}), got {show(data)} "
             f"({_where(source_of(section))})"
         )
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -261,11 +254,11 @@ def _build(cls: type, data: Any, prefix: str, source_of: Callable[[str], str]):
             values[name] = _build(hint, raw, f"{dotted}.", source_of)
             continue
         try:
-            values[name] = _coerce(hint, raw, f.metadata)
-        except _Mismatch:
+            values[name] = coerce(hint, raw, f.metadata)
+        except Mismatch:
             raise CifarlabError(
-                f"{dotted} must be {_describe(hint, f.metadata)}, got {_show(raw)}"
-                f"{_suggest_word(hint, raw)} ({_where(where)})"
+                f"{dotted} must be {describe(hint, f.metadata)}, got {show(raw)}"
+                f"{suggest_word(hint, raw)} ({_where(where)})"
             ) from None
     return cls(**values)
 
@@ -291,134 +284,5 @@ def _default(f: dataclasses.Field) -> Any:
     return None if f.default is dataclasses.MISSING else f.default
 
 
-def _is_union(hint: Any) -> bool:
-    return typing.get_origin(hint) in (typing.Union, types.UnionType)
-
-
-def _coerce(hint: Any, value: Any, meta: dict) -> Any:
-    """Return `value` converted to `hint` (int -> float, '5e-4' -> float) or raise _Mismatch."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return copy.deepcopy(value)
-    if _is_union(hint):
-        if value is None and type(None) in args:
-            return None
-        for arm in args:
-            if arm is not type(None):
-                try:
-                    return _coerce(arm, value, meta)
-                except _Mismatch:
-                    pass
-        raise _Mismatch
-    if origin is Literal:
-        if any(value == word and type(value) is type(word) for word in args):
-            return value
-        raise _Mismatch
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise _Mismatch
-        return [_coerce(args[0] if args else Any, item, meta) for item in value]
-    if origin is dict:
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise _Mismatch
-        return {k: _coerce(args[1] if args else Any, v, meta) for k, v in value.items()}
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise _Mismatch
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return _in_bounds(value, meta)
-        raise _Mismatch
-    if hint is float:
-        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-            value = float(value)  # PyYAML reads `5e-4` (no dot) as a string
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                number = float(value)  # an integer of 400 digits has no float: OverflowError
-            except OverflowError:
-                raise _Mismatch from None
-            if math.isfinite(number):
-                return _in_bounds(number, meta)
-        raise _Mismatch
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise _Mismatch
-    raise TypeError(f"the recipe loader cannot check fields of type {hint!r}; extend _coerce for it")
-
-
-def _in_bounds(value: float, meta: dict) -> float:
-    lo, hi = meta.get("min"), meta.get("max")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise _Mismatch
-    return value
-
-
-# ---------------------------------------------------------------- messages
-
-
-def _describe(hint: Any, meta: dict) -> str:
-    """What a field accepts, in words: 'an integer >= 1', 'one of fp32, bf16, fp16', ..."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if _is_union(hint):
-        arms = [_describe(a, meta) for a in args if a is not type(None)]
-        return " or ".join(arms + (["null"] if type(None) in args else []))
-    if origin is Literal:
-        words = [str(w) for w in args]
-        return f"'{words[0]}'" if len(words) == 1 else f"one of {', '.join(words)}"
-    if origin is list:
-        plural = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}
-        item = args[0] if args else Any
-        return f"a list of {plural.get(item) or 'items each ' + _describe(item, meta)}"
-    if origin is dict or hint is dict:
-        return "a mapping of names to values"
-    if hint is bool:
-        return "true or false"
-    if hint in (int, float):
-        return ("an integer" if hint is int else "a number") + _bounds(meta)
-    if hint is str:
-        return "a string (quote it if YAML reads it as something else)"
-    return "any value" if hint is Any else repr(hint)
-
-
-def _bounds(meta: dict) -> str:
-    lo, hi = meta.get("min"), meta.get("max")
-    if lo is not None and hi is not None:
-        return f" between {lo:g} and {hi:g}"
-    if lo is not None:
-        return f" >= {lo:g}"
-    if hi is not None:
-        return f" <= {hi:g}"
-    return ""
-
-
-def _suggest_word(hint: Any, value: Any) -> str:
-    """' (did you mean 'cosine'?)' when `value` is close to one of the words a Literal accepts."""
-    if not isinstance(value, str):
-        return ""
-    words = [w for w in _literal_words(hint) if isinstance(w, str)]
-    close = difflib.get_close_matches(value, words, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _literal_words(hint: Any) -> list:
-    if typing.get_origin(hint) is Literal:
-        return list(typing.get_args(hint))
-    if _is_union(hint):
-        return [w for arm in typing.get_args(hint) for w in _literal_words(arm)]
-    return []
-
-
 def _where(source: str) -> str:
     return "set on the command line" if source == COMMAND_LINE else f"set in {source}"
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str) and "e" in value.lower() and _NUMBER.fullmatch(value):
-        return value  # YAML read `-1e-4` as text; show it as it was written
-    return repr(value)

@@ -72,8 +72,9 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
-    name: Literal["sgd", "adam", "adamw", "adopt", "adoptw", "adagrad", "adadelta", "slbi", "slbi_adam"] = setting(
-        "sgd", "optimiser (slbi, slbi_adam: DessiLBI's split LBI with SGD momentum or Adam, see cifarlab.training.slbi)")
+    name: Literal["sgd", "adam", "adamw", "adopt", "adoptw", "adagrad", "adadelta", "slbi", "slbi_adam", "muon"] = setting(
+        "sgd", "optimiser (slbi, slbi_adam: DessiLBI's split LBI with SGD momentum or Adam, see cifarlab.training.slbi; "
+        "muon: orthogonalised momentum for conv filters, Nesterov SGD for the rest, see cifarlab.training.muon)")
     lr: Union[float, Literal["find"]] = setting(0.1, "learning rate (the peak for One-Cycle); `find` runs the LR range test first")
     momentum: float = bounded(0.9, 0.0, 1.0, help="SGD momentum")
     nesterov: bool = setting(False, "Nesterov momentum (SGD)")
@@ -84,6 +85,8 @@ class OptimConfig:
     scale_lr_batch: Optional[int] = bounded(None, 1, help="lr is given for this batch size; scale linearly")
     bias_lr_scale: float = bounded(1.0, 0.0, help="lr multiplier for normalisation-layer parameters (airbench: 64)")
     backbone_lr_scale: float = bounded(1.0, 0.0, help="lr multiplier for every parameter outside the classifier head (fine-tuning: 0.1)")
+    muon_lr_scale: float = bounded(1.0, 0.0, help="muon: the conv filters' lr as a multiple of the scheduled lr")
+    muon_momentum: float = bounded(0.6, 0.0, 1.0, help="muon: momentum of the conv filters (airbench94_muon: 0.6)")
     slbi_kappa: float = bounded(1.0, 1e-12, help="slbi: kappa, scale of the weights' step and of Gamma (DessiLBI: 1)")
     slbi_mu: float = bounded(100.0, 1e-12, help="slbi: mu, coupling of the weights to their sparse copy Gamma; larger grows Gamma's support more slowly")
     slbi_lambda: float = bounded(1.0, 0.0, help="slbi: soft-threshold a filter's (or linear weight's) z must pass to enter Gamma's support")

@@ -8,6 +8,7 @@ from torch import nn
 from cifarlab.config.recipe import OptimConfig
 from cifarlab.errors import CifarlabError
 from cifarlab.training.freezing import head_parameters
+from cifarlab.training.muon import Muon, muon_groups
 from cifarlab.training.slbi import SLBI
 
 
@@ -80,6 +81,9 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, lr: float) -> torch.opti
         return torch.optim.Adagrad(groups, lr=lr, eps=cfg.eps)
     if name == "adadelta":
         return torch.optim.Adadelta(groups, lr=lr, eps=cfg.eps)
+    if name == "muon":
+        return Muon(muon_groups(groups, cfg.muon_lr_scale, cfg.muon_momentum), lr=lr, momentum=cfg.momentum,
+                    nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
     if name in ("slbi", "slbi_adam"):
         return SLBI(groups, lr=lr, kappa=cfg.slbi_kappa, mu=cfg.slbi_mu, threshold=cfg.slbi_lambda,
                     momentum=cfg.momentum, adaptive=name == "slbi_adam", betas=betas, eps=cfg.eps)

@@ -1,0 +1,38 @@
+"""bench/precision_accuracy.py trains each recipe in fp32 and bf16 from the same seed and tabulates both."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import tiny_recipe_data
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "precision_accuracy.py"
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("precision_accuracy_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_both_precisions_train_from_one_seed_and_the_table_gives_their_difference(tmp_path, cifar10, monkeypatch):
+    bench = load_bench()
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe_data(train={"steps": 3}, eval={"test": True, "batch_size": 500})))
+    results = tmp_path / "results.jsonl"
+    monkeypatch.setattr("sys.argv", ["precision_accuracy.py", "--recipes", str(recipe), "--seeds", "0", "1",
+                                     "--overrides", "--out-dir", str(tmp_path / "runs"), "--results", str(results)])
+    bench.main()
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(row["precision"], row["seed"]) for row in rows] == [("fp32", 0), ("bf16", 0), ("fp32", 1), ("bf16", 1)]
+    recorded = {(row["precision"], row["seed"]): yaml.safe_load((tmp_path / "runs" / f"tiny_{row['precision']}_seed{row['seed']}"
+                                                                  / "recipe.yaml").read_text()) for row in rows}
+    assert {r["train"]["precision"] for r in recorded.values()} == {"fp32", "bf16"}
+    assert all(0.0 <= row["top1"] <= 1.0 and row["train_s"] > 0 for row in rows)
+    table = bench.summary_table(rows)
+    fp32 = sum(100 * r["top1"] for r in rows if r["precision"] == "fp32") / 2
+    bf16 = sum(100 * r["top1"] for r in rows if r["precision"] == "bf16") / 2
+    assert f"{bf16 - fp32:+.2f} points" in table and "| fp32 | 2 |" in table
