@@ -6,7 +6,15 @@ so nothing is downloaded), and the ratio of the median training times is printed
 each once untimed, as airbench's own timing does. Results are appended
 to bench/results/fast94_<device>.jsonl so that seeds can be added across sessions.
 
+`--baseline RECIPE` also trains that recipe (for instance the previous fast94, `configs/fast94.yaml`,
+when measuring `configs/fast94_muon.yaml`) for `--baseline-seeds` in the same invocation and prints
+the ratio of the median training times and the difference of the mean accuracies. On a CPU each
+recipe's achieved GFLOP/s over its training (FLOPs of a forward and backward pass per image, from
+`torch.utils.flop_counter`, times the images trained, over the training time) is printed as a share
+of this machine's bf16 convolution peak, measured in the same run (bench/cpu_peak.py).
+
     python bench/fast94.py --seeds 0 1                     # this CPU
+    python bench/fast94.py --recipe configs/fast94_muon.yaml --seeds 0 1 2 3 4 --baseline configs/fast94.yaml --baseline-seeds 0
     python bench/fast94.py --seeds 0 1 2 3 4 --airbench --warmup train.device=cuda   # GPU, beside airbench
 """
 
@@ -17,17 +25,20 @@ import contextlib
 import json
 import platform
 import statistics
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from cifarlab.atomic import atomic_path
-from cifarlab.config import load_recipe
-from cifarlab.data import load_dataset
-from cifarlab.data.cache import cache_dir
-from cifarlab.experiments.run import run_recipe
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # cpu_peak, beside this file
+
+from cifarlab.atomic import atomic_path  # noqa: E402
+from cifarlab.config import load_recipe  # noqa: E402
+from cifarlab.data import load_dataset  # noqa: E402
+from cifarlab.data.cache import cache_dir  # noqa: E402
+from cifarlab.experiments.run import run_recipe  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -42,14 +53,41 @@ def run_cifarlab(recipe_path: str, seed: int, overrides: list[str], label: str =
     """One run of the recipe. `train_s` sums the epochs' times (training alone); `wall_s` also holds loading the
     data, the final TTA evaluation and writing the report with its plots."""
     recipe = load_recipe(recipe_path, overrides)
-    recipe = replace(recipe, seed=seed, name=f"{recipe.name}_{label or f'seed{seed}'}", out_dir="runs/bench_fast94")
+    recipe = replace(recipe, seed=seed, name=f"{recipe.name}_{label + '_' if label else ''}seed{seed}", out_dir="runs/bench_fast94")
     t0 = time.perf_counter()
     result = run_recipe(recipe)
     wall = time.perf_counter() - t0
     records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     train_s = sum(r.get("time_s", 0.0) for r in records if r["kind"] == "epoch")
-    return {"who": "cifarlab", "seed": seed, "top1": result.test["top1"], "tta": recipe.eval.tta,
-            "train_s": round(train_s, 2), "wall_s": round(wall, 1), "run": str(result.run_dir)}
+    return {"who": label if label and label != "warmup" else "cifarlab", "recipe": recipe_path, "seed": seed,
+            "top1": result.test["top1"], "tta": recipe.eval.tta, "train_s": round(train_s, 2), "wall_s": round(wall, 1),
+            "steps": max((r["step"] for r in records if r["kind"] == "epoch"), default=0),
+            "batch_size": recipe.train.batch_size, "run": str(result.run_dir)}
+
+
+def training_flops_per_image(recipe_path: str, overrides: list[str]) -> float:
+    """FLOPs of one forward and backward pass per 32x32 training image of the recipe's model (fp32 count)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from cifarlab.models import create
+
+    recipe = load_recipe(recipe_path, overrides)
+    model = create(recipe.model.name, num_classes=10, **recipe.model.options)
+    side = recipe.augment.crop or recipe.augment.resize or 32
+    inputs = torch.randn(16, 3, side, side)
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.cross_entropy(model(inputs), torch.zeros(16, dtype=torch.long)).backward()
+    return counter.get_total_flops() / len(inputs)
+
+
+def share_of_peak(rows: list[dict], who: str, flops_per_image: float, peak_gflops: float) -> str:
+    """Achieved GFLOP/s over training (images trained = steps x batch) and its share of `peak_gflops`."""
+    chosen = [r for r in rows if r["who"] == who]
+    rates = [flops_per_image * r["steps"] * r["batch_size"] / r["train_s"] / 1e9 for r in chosen if r["train_s"] > 0]
+    if not rates:
+        return f"{who}: no timed runs"
+    rate = statistics.median(rates)
+    return f"{who:9s} achieved {rate:.0f} GFLOP/s over training (median), {rate / peak_gflops:.0%} of the bf16 conv peak {peak_gflops:.0f}"
 
 
 def airbench_data(folder: Path) -> Path:
@@ -107,6 +145,8 @@ def main() -> None:
     ap.add_argument("--airbench", action="store_true", help="also run airbench.train94 (GPU only)")
     ap.add_argument("--airbench-data", type=Path, default=None,
                     help="folder for airbench's cifar10/*.pt files (default: cifarlab's cache folder)")
+    ap.add_argument("--baseline", help="also train this recipe in the same invocation and print the ratio")
+    ap.add_argument("--baseline-seeds", nargs="+", type=int, default=None, help="seeds of the baseline (default: --seeds)")
     ap.add_argument("--warmup", action="store_true",
                     help="one untimed run of each first (cuDNN autotuning, torch.compile), as airbench's own timing does")
     ap.add_argument("overrides", nargs="*", help="recipe overrides, e.g. train.device=cuda")
@@ -121,9 +161,12 @@ def main() -> None:
         if args.airbench:
             run_airbench(0, ab_folder, timed=False)
     rows = []
-    for seed in args.seeds:
-        new = [run_cifarlab(args.recipe, seed, args.overrides)]
-        if args.airbench:
+    runs = [(args.recipe, seed, "cifarlab") for seed in args.seeds]
+    if args.baseline:
+        runs += [(args.baseline, seed, "baseline") for seed in (args.baseline_seeds or args.seeds)]
+    for recipe_path, seed, who in runs:
+        new = [run_cifarlab(recipe_path, seed, args.overrides, label=who if who != "cifarlab" else "")]
+        if args.airbench and who == "cifarlab":
             new.append(run_airbench(seed, ab_folder))
         rows += new
         with open(log, "a") as f:
@@ -131,11 +174,25 @@ def main() -> None:
                 f.write(json.dumps({**r, "device": device_name(), "date": time.strftime("%Y-%m-%d")}) + "\n")
     print(f"device: {device_name()}, torch {torch.__version__}, recipe {args.recipe}")
     print(describe(rows, "cifarlab"))
+    if args.baseline:
+        print(describe(rows, "baseline") + f"  ({args.baseline})")
+        ours = statistics.median(r["train_s"] for r in rows if r["who"] == "cifarlab")
+        before = statistics.median(r["train_s"] for r in rows if r["who"] == "baseline")
+        gain = statistics.mean(r["top1"] for r in rows if r["who"] == "cifarlab") - \
+            statistics.mean(r["top1"] for r in rows if r["who"] == "baseline")
+        print(f"time ratio {args.recipe} / {args.baseline} (training time, medians): {ours / before:.2f}; "
+              f"mean top-1 difference {100 * gain:+.2f} points")
     if args.airbench:
         print(describe(rows, "airbench"))
         ours = statistics.median(r["train_s"] for r in rows if r["who"] == "cifarlab")
         theirs = statistics.median(r["train_s"] for r in rows if r["who"] == "airbench")
         print(f"time ratio cifarlab / airbench (training time, medians): {ours / theirs:.2f}")
+    if not torch.cuda.is_available():
+        from cpu_peak import peak_gflops
+
+        peak = peak_gflops(torch.device("cpu"))["bf16_conv"]
+        for recipe_path, who in [(args.recipe, "cifarlab")] + ([(args.baseline, "baseline")] if args.baseline else []):
+            print(share_of_peak(rows, who, training_flops_per_image(recipe_path, args.overrides), peak))
     print(f"appended to {log}")
 
 

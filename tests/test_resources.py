@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 
 import pytest
 import torch
@@ -79,4 +80,18 @@ def test_another_training_on_the_machine_gives_one_warning_naming_it(tmp_path, m
     assert resources.other_trainings() == {}
     assert list(resources._registry().iterdir()) == []
     message = resources.warn_if_oversubscribed(threads=1)
-    assert message is None or "already keeps" in message  # only the machine's own load may still warn
+    assert message is None or "other processes already keep" in message  # only other work on the machine may still warn
+
+
+def test_a_busy_process_is_seen_at_once_not_a_minute_later_as_the_load_average_would(monkeypatch):
+    monkeypatch.setattr(resources, "other_trainings", lambda: {})  # a parallel test worker's training is not this test's
+    spin = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 20\nwhile time.time() < end: pass"])
+    try:
+        time.sleep(0.3)
+        busy = resources.machine_load(window_s=0.5)
+        assert busy is not None and busy >= 0.8  # the spinning process alone keeps one core busy
+        message = resources.warn_if_oversubscribed(threads=resources.usable_cores())
+        assert message is not None and "other processes already keep" in message
+    finally:
+        spin.kill()
+        spin.wait()

@@ -1,6 +1,7 @@
 """cifarlab.runs: the tolerant metrics reader and load_run on a real run folder."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -90,6 +91,17 @@ def test_run_model_scores_the_test_split_exactly_as_the_run_did(tiny_run):
     assert accuracy == run.test["top1"]
     saved = torch.load(run.dir / BEST, map_location="cpu", weights_only=False)["model"]
     assert all(torch.equal(value, saved[key]) for key, value in model.state_dict().items())
+
+
+def test_load_run_of_a_checkpoint_file_takes_the_model_from_that_file(tiny_run, tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(tiny_run.run_dir, folder)
+    content = torch.load(folder / LAST, map_location="cpu", weights_only=True)
+    content["model"] = {key: value + 1 if value.is_floating_point() else value for key, value in content["model"].items()}
+    torch.save(content, folder / "other.pt")
+    run = load_run(folder / "other.pt")
+    assert run.dir == folder and run.checkpoint_path == folder / "other.pt" and set(run.checkpoints) == {"best", "last"}
+    assert all(torch.equal(value, content["model"][key]) for key, value in run.model.state_dict().items())
 
 
 def test_load_run_refuses_a_folder_that_is_not_a_run(tmp_path):

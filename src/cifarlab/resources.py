@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Optional, TextIO
@@ -177,12 +178,30 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def machine_load() -> Optional[float]:
-    """The one-minute load average (runnable processes); None where the system does not say."""
+def _busy_ticks() -> tuple[int, int]:
+    """(clock ticks the machine's CPUs spent working, ticks this process spent), from /proc."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return user + nice + system + irq + softirq + steal, int(own[11]) + int(own[12])  # utime + stime
+
+
+def machine_load(window_s: float = 0.1) -> Optional[float]:
+    """Cores kept busy by other processes right now, sampled over `window_s`; None where /proc is missing.
+
+    Not the load average: that lags by a minute, so a training started right after another
+    finished would be warned about cores that are already free.
+    """
     try:
-        return os.getloadavg()[0]
-    except (OSError, AttributeError):
+        machine_before, own_before = _busy_ticks()
+        start = time.monotonic()
+        time.sleep(window_s)
+        machine_after, own_after = _busy_ticks()
+        elapsed = time.monotonic() - start
+    except (OSError, ValueError, IndexError):
         return None
+    ticks_per_s = os.sysconf("SC_CLK_TCK")
+    return max(0.0, (machine_after - machine_before) - (own_after - own_before)) / (ticks_per_s * elapsed)
 
 
 def free_cores() -> int:
@@ -254,9 +273,9 @@ def warn_if_oversubscribed(threads: Optional[int] = None, stream: Optional[TextI
         running = len(others) + 1
         busy = (f"{len(others)} other cifarlab training{'s' if len(others) > 1 else ''} "
                 f"(pid {', '.join(map(str, sorted(others)))}) already run{'s' if len(others) == 1 else ''} here")
-    elif load is not None and load > cores - 0.5:
+    elif load is not None and round(load) >= 1 and threads + round(load) > cores:
         running = 2
-        busy = f"the machine's load ({load:.1f}) already keeps its {cores} core{'s' if cores > 1 else ''} busy"
+        busy = f"other processes already keep {load:.1f} of the machine's {cores} core{'s' if cores > 1 else ''} busy"
     else:
         return None
     share = max(1, cores // running)

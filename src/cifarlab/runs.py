@@ -139,6 +139,7 @@ class Run:
     steps: list[dict] = field(default_factory=list)  # step records of metrics.jsonl
     evaluations: dict[str, dict] = field(default_factory=dict)  # split -> eval_<split>.json
     checkpoints: dict[str, Path] = field(default_factory=dict)  # "best" / "last" -> path, those present
+    chosen_checkpoint: Optional[Path] = None  # a checkpoint file named to load_run: the model comes from it
     _model: Optional[nn.Module] = field(default=None, repr=False)
     _checkpoint: Optional[dict] = field(default=None, repr=False)  # what the model needs of best.pt / last.pt
 
@@ -149,7 +150,9 @@ class Run:
 
     @property
     def checkpoint_path(self) -> Path:
-        """The checkpoint the model comes from: best.pt (best on validation) if present, else last.pt."""
+        """The checkpoint the model comes from: the one `load_run` was given, else best.pt (best on validation), else last.pt."""
+        if self.chosen_checkpoint is not None:
+            return self.chosen_checkpoint
         for role in ("best", "last"):
             if role in self.checkpoints:
                 return self.checkpoints[role]
@@ -188,15 +191,12 @@ class Run:
         """The trained model (best.pt if present, else last.pt) in eval mode, built on first use."""
         if self._model is None:
             # Imported here, not above, so that train (which writes these files) can import the names.
-            from cifarlab.models import create
-            from cifarlab.training.checkpoint import load_model_state
+            from cifarlab.training.checkpoint import model_from_checkpoint
 
             if self.recipe is None:
                 raise CifarlabError(f"run folder {self.dir} has no recipe; read it with load_run(path)")
             saved = self._saved()
-            # Pretrained weights are not fetched: the checkpoint's own weights replace them anyway.
-            model = create(self.recipe.model.name, num_classes=saved["num_classes"], **self.recipe.model.options)
-            load_model_state(model, saved["model"], str(saved["path"]))
+            model = model_from_checkpoint(self.recipe.model.name, self.recipe.model.options, saved, str(saved["path"]))
             saved["model"] = None  # the model now holds these tensors
             self._model = model.eval()
         return self._model
@@ -205,9 +205,11 @@ class Run:
 def load_run(path: str | os.PathLike) -> Run:
     """Read a run folder: recipe.yaml, metrics.jsonl, eval_*.json and which checkpoints exist.
 
-    The model is not built until `Run.model` is first used.
+    `path` may also be a checkpoint file inside a run folder (`runs/quick/last.pt`): the run is read
+    the same way and its model comes from that file. The model is not built until `Run.model` is first used.
     """
-    run_dir = Path(path)
+    chosen = Path(path) if Path(path).is_file() else None
+    run_dir = chosen.parent if chosen is not None else Path(path)
     if not (run_dir / RECIPE).is_file():
         reason = "the folder does not exist" if not run_dir.exists() else f"it holds no {RECIPE}"
         raise CifarlabError(
@@ -222,4 +224,5 @@ def load_run(path: str | os.PathLike) -> Run:
         evaluations=read_evaluations(run_dir),
         checkpoints={role: run_dir / name for role, name in (("best", BEST), ("last", LAST))
                      if (run_dir / name).is_file()},
+        chosen_checkpoint=chosen,
     )

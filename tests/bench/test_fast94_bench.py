@@ -35,3 +35,33 @@ def test_airbench_data_holds_the_same_images_as_nhwc_uint8_and_is_written_once(t
     bench.airbench_data(tmp_path)
     assert calls == ["cifar10"]  # the second call finds the files and decodes nothing
     assert not [p for p in (tmp_path / "cifar10").iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_a_baseline_recipe_trains_in_the_same_invocation_and_both_get_a_share_of_the_peak(tmp_path, cifar10, monkeypatch,
+                                                                                            capsys):
+    import json
+    import sys
+
+    import yaml
+
+    from tests.conftest import tiny_recipe_data
+
+    bench = load_bench()
+    import cpu_peak  # on sys.path once the bench is loaded
+
+    monkeypatch.setattr(cpu_peak, "peak_gflops", lambda device: {"bf16_conv": 1000.0})
+    recipes = {}
+    for name, steps in (("new", 4), ("old", 8)):
+        recipes[name] = tmp_path / f"{name}.yaml"
+        recipes[name].write_text(yaml.safe_dump(tiny_recipe_data(name=name, train={"steps": steps})))
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["fast94.py", "--recipe", str(recipes["new"]), "--seeds", "0", "1",
+                                      "--baseline", str(recipes["old"]), "--baseline-seeds", "0"])
+    bench.main()
+    out = capsys.readouterr().out
+    rows = [json.loads(line) for line in (tmp_path / "results" / "fast94_cpu.jsonl").read_text().splitlines()]
+    assert [(r["who"], r["seed"], r["steps"]) for r in rows] == [("cifarlab", 0, 4), ("cifarlab", 1, 4), ("baseline", 0, 8)]
+    assert f"time ratio {recipes['new']} / {recipes['old']}" in out and "mean top-1 difference" in out
+    shares = [line for line in out.splitlines() if "of the bf16 conv peak 1000" in line]
+    assert [line.split()[0] for line in shares] == ["cifarlab", "baseline"]

@@ -20,8 +20,7 @@ from cifarlab.data.prepare import prepare_splits
 from cifarlab.data.sources import load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation import evaluate_split
-from cifarlab.models import create
-from cifarlab.training.checkpoint import load_checkpoint, load_model_state
+from cifarlab.training.checkpoint import load_checkpoint, model_from_checkpoint
 
 DEFAULT_DATASET = "cifar10"
 
@@ -62,9 +61,9 @@ def evaluate_checkpoint_file(
         data = load_dataset(recipe.data.dataset, recipe.data.root)
         images, labels = data.test_images, data.test_labels
         _check_classes(state, data.classes, recipe.data.dataset, path)
-    network = create(recipe.model.name, num_classes=int(state["num_classes"]), **recipe.model.options)
-    load_model_state(network, state["model"], f"{path} (built as {recipe.model.name!r}; pass --model or "
-                                              "model.options.KEY=VALUE if it was trained as another)")
+    network = model_from_checkpoint(recipe.model.name, recipe.model.options, state,
+                                    f"{path} (built as {recipe.model.name!r}; pass --model or "
+                                    "model.options.KEY=VALUE if it was trained as another)")
     side = recipe.augment.crop or recipe.augment.resize
     return evaluate_split(
         network, images, labels, list(state["classes"]), out_dir or default_output_folder(path),

@@ -252,15 +252,15 @@ def evaluate_saved(run_or_checkpoint: str | Path, split: str = "test", tta: Opti
     """Evaluate a finished run's best checkpoint (or a given .pt) on `split`; refresh its report.md."""
     path = ckpt_io.resolve_checkpoint(run_or_checkpoint)
     run_dir = path.parent
-    recipe = load_run_recipe(run_dir, check_machine=False)
-    state = ckpt_io.load_checkpoint(path)
+    load_run_recipe(run_dir, check_machine=False)  # the message for a folder that is not a run
+    run = runs.load_run(path)
+    recipe = run.recipe
     splits = prepare_splits(recipe.data, recipe.seed)
     if split == "val" and not len(splits.val_images):
         raise CifarlabError(f"run {run_dir} has no validation split (data.val_size=0); use --split test")
-    model = build_model(replace(recipe, model=replace(recipe.model, weights=None)), state["num_classes"])
-    ckpt_io.load_model_state(model, state["model"], str(path))
+    model = run.model
     images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
-    result = evaluate_split(model, images, labels, state["classes"], run_dir, mean=state["mean"], std=state["std"],
+    result = evaluate_split(model, images, labels, run.classes, run_dir, mean=run.mean, std=run.std,
                             split_name=split, model_label=path.name, **evaluation_options(model, recipe, tta))
     write_report(run_dir)
     return result

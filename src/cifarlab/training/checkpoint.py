@@ -263,6 +263,20 @@ def load_model_state(model: torch.nn.Module, state: dict, source: str) -> None:
     model.load_state_dict(state)
 
 
+def model_from_checkpoint(name: str, options: dict, saved: dict, source: str) -> torch.nn.Module:
+    """The network `name` (built with `options`) holding the weights of the checkpoint content `saved`.
+
+    The one way cifarlab turns a checkpoint back into a model (a run folder's `Run.model`, `cifarlab
+    eval` of a run or of a lone file): built without pretrained weights, since the checkpoint holds
+    every weight, and refused with the differing keys when the checkpoint is of another network.
+    """
+    from cifarlab.models import create  # models import the training helpers they initialise with
+
+    model = create(name, num_classes=int(saved["num_classes"]), **options)
+    load_model_state(model, saved["model"], source)
+    return model
+
+
 def resolve_checkpoint(run_or_file: str | Path, prefer: str = "best.pt") -> Path:
     """A run folder means its `prefer` checkpoint (else last.pt); a file means itself."""
     p = Path(run_or_file)
