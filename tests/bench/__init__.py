@@ -1,0 +1,15 @@
+"""Tests of the scripts in bench/, which are files, not an importable package."""
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+
+
+def load_bench_script(name: str) -> ModuleType:
+    """bench/<name>.py imported as a module (without running its main)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", BENCH_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,20 +1,13 @@
 """bench/fast94.py writes airbench's data files from cifarlab's copy of CIFAR-10, in airbench's own format."""
 
-import importlib.util
-from pathlib import Path
-
 import torch
 
 from cifarlab.data import Dataset
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "fast94.py"
+from tests.bench import load_bench_script
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("fast94_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("fast94")
 
 
 def test_airbench_data_holds_the_same_images_as_nhwc_uint8_and_is_written_once(tmp_path, monkeypatch):

@@ -1,21 +1,15 @@
 """bench/precision_accuracy.py trains each recipe in fp32 and bf16 from the same seed and tabulates both."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import yaml
 
+from tests.bench import load_bench_script
 from tests.conftest import tiny_recipe_data
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "precision_accuracy.py"
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("precision_accuracy_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("precision_accuracy")
 
 
 def test_both_precisions_train_from_one_seed_and_the_table_gives_their_difference(tmp_path, cifar10, monkeypatch):

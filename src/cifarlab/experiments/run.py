@@ -252,8 +252,7 @@ def evaluate_saved(run_or_checkpoint: str | Path, split: str = "test", tta: Opti
     """Evaluate a finished run's best checkpoint (or a given .pt) on `split`; refresh its report.md."""
     path = ckpt_io.resolve_checkpoint(run_or_checkpoint)
     run_dir = path.parent
-    load_run_recipe(run_dir, check_machine=False)  # the message for a folder that is not a run
-    run = runs.load_run(path)
+    run = runs.load_run(path)  # refuses a folder that is not a run, naming the missing recipe.yaml
     recipe = run.recipe
     splits = prepare_splits(recipe.data, recipe.seed)
     if split == "val" and not len(splits.val_images):
