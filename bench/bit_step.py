@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -22,6 +24,9 @@ from cifarlab.models import create
 from cifarlab.training.losses import get_loss
 from cifarlab.training.optim import build_optimizer
 from cifarlab.training.step import autocast_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_peak import peak_gflops, step_flops  # noqa: E402
 
 
 def images_per_second(model, x, y, device, precision: str, steps: int, repeats: int) -> float:
@@ -73,6 +78,22 @@ def standardisation_ratio(model_name: str, x: torch.Tensor, y: torch.Tensor, dev
           f"ratio {fast / slow:5.2f}x")
 
 
+def share_of_peak(model_name: str, x: torch.Tensor, y: torch.Tensor, device: torch.device):
+    """On a CPU: a function giving ', N GFLOP/s, P% of the <precision> conv peak' for a measured img/s, with
+    the step's FLOPs counted once and the peak measured in this run; elsewhere it gives ''."""
+    if device.type != "cpu":
+        return lambda rate, precision: ""
+    per_image = step_flops(create(model_name, num_classes=10), x, y) / len(x)
+    peak = peak_gflops(device)
+    print("peak GFLOP/s on this CPU: " + ", ".join(f"{key} {value:.0f}" for key, value in peak.items()))
+
+    def describe(rate: float, precision: str) -> str:
+        gflops = rate * per_image / 1e9
+        return f"   {gflops:6.0f} GFLOP/s, {gflops / peak[f'{precision}_conv']:.0%} of the {precision} conv peak"
+
+    return describe
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -97,7 +118,8 @@ def main() -> None:
         standardisation_ratio(args.model, x, y, device, args.steps, args.repeats)
         return
     ref = images_per_second(create(args.model, num_classes=10).to(device), x, y, device, "fp32", args.steps, args.repeats)
-    print(f"reference  {'fp32, channels-first':30s} {ref:9.1f} img/s")
+    share = share_of_peak(args.model, x, y, device)
+    print(f"reference  {'fp32, channels-first':30s} {ref:9.1f} img/s{share(ref, 'fp32')}")
     variants = [("bf16, channels-first", False, False), ("bf16, channels_last", True, False)]
     if args.compile:
         variants += [("bf16, channels-first, compile", False, True), ("bf16, channels_last, compile", True, True)]
@@ -107,7 +129,7 @@ def main() -> None:
         if compiled:
             model = torch.compile(model, mode=args.compile_mode)
         ours = images_per_second(model, x.contiguous(memory_format=layout), y, device, "bf16", args.steps, args.repeats)
-        print(f"cifarlab   {label:30s} {ours:9.1f} img/s   ratio {ours / ref:5.2f}x")
+        print(f"cifarlab   {label:30s} {ours:9.1f} img/s   ratio {ours / ref:5.2f}x{share(ours, 'bf16')}")
 
 
 if __name__ == "__main__":

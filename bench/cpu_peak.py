@@ -48,6 +48,16 @@ def conv_gflops(dtype: torch.dtype, device: torch.device, batch: int = 64, chann
     return flops / _median_seconds(lambda: F.conv2d(x, w, padding=1), repeats, device) / 1e9
 
 
+def step_flops(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> int:
+    """FLOPs of one training step's forward and backward pass (`torch.utils.flop_counter`); gradients are cleared."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(inputs), labels).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
 def peak_gflops(device: torch.device, repeats: int = 5) -> dict[str, float]:
     """{"fp32_matmul", "bf16_matmul", "fp32_conv", "bf16_conv"} in GFLOP/s on `device`."""
     result = {}

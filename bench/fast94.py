@@ -66,18 +66,39 @@ def run_cifarlab(recipe_path: str, seed: int, overrides: list[str], label: str =
 
 
 def training_flops_per_image(recipe_path: str, overrides: list[str]) -> float:
-    """FLOPs of one forward and backward pass per 32x32 training image of the recipe's model (fp32 count)."""
+    """FLOPs of one forward and backward pass per training image of the recipe's model (fp32 count), averaged
+    over the run's epochs: progressive resizing's smaller early batches and the frozen parts (airbench's
+    whitening layer, its bias after model.whiten_bias_epochs) count as they train."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from cifarlab.models import create
 
     recipe = load_recipe(recipe_path, overrides)
     model = create(recipe.model.name, num_classes=10, **recipe.model.options)
-    side = recipe.augment.crop or recipe.augment.resize or 32
-    inputs = torch.randn(16, 3, side, side)
-    with FlopCounterMode(display=False) as counter:
-        torch.nn.functional.cross_entropy(model(inputs), torch.zeros(16, dtype=torch.long)).backward()
-    return counter.get_total_flops() / len(inputs)
+    whiten = getattr(model, "whiten", None) if recipe.model.init == "airbench" else None
+    if whiten is not None:
+        whiten.weight.requires_grad_(False)
+
+    def per_image(side: int, bias_trains: bool) -> float:
+        if whiten is not None:
+            whiten.bias.requires_grad_(bias_trains)
+        inputs = torch.randn(16, 3, side, side)
+        with FlopCounterMode(display=False) as counter:
+            torch.nn.functional.cross_entropy(model(inputs), torch.zeros(16, dtype=torch.long)).backward()
+        model.zero_grad(set_to_none=True)
+        return counter.get_total_flops() / len(inputs)
+
+    epochs = recipe.train.epochs
+    full = recipe.augment.crop or recipe.augment.resize or 32
+    small, small_epochs = recipe.augment.progressive_size, recipe.augment.progressive_epochs
+    bias_epochs = recipe.model.whiten_bias_epochs if recipe.model.whiten_bias_epochs is not None else epochs
+    # Pieces of the run, in epochs: where the side and the bias's state change.
+    cuts = sorted({0.0, float(epochs), *(e for e in (small_epochs, bias_epochs) if 0 < e < epochs)})
+    total = 0.0
+    for start, end in zip(cuts, cuts[1:]):
+        side = small if small is not None and start < small_epochs else full
+        total += (end - start) * per_image(side, bias_trains=start < bias_epochs)
+    return total / epochs
 
 
 def share_of_peak(rows: list[dict], who: str, flops_per_image: float, peak_gflops: float) -> str:

@@ -19,21 +19,13 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_peak import peak_gflops  # noqa: E402
+from cpu_peak import peak_gflops, step_flops  # noqa: E402
 
 from cifarlab.models import create, names  # noqa: E402
 from cifarlab.training.losses import get_loss  # noqa: E402
 from cifarlab.training.step import Optimisation, training_step  # noqa: E402
-
-
-def step_flops(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> int:
-    with FlopCounterMode(display=False) as counter:
-        get_loss("cross_entropy")(model(inputs), labels).backward()
-    model.zero_grad(set_to_none=True)
-    return counter.get_total_flops()
 
 
 def images_per_second(name: str, precision: str, batch: int, steps: int, warmup: int) -> tuple[float, float]:

@@ -58,3 +58,23 @@ def test_a_baseline_recipe_trains_in_the_same_invocation_and_both_get_a_share_of
     assert f"time ratio {recipes['new']} / {recipes['old']}" in out and "mean top-1 difference" in out
     shares = [line for line in out.splitlines() if "of the bf16 conv peak 1000" in line]
     assert [line.split()[0] for line in shares] == ["cifarlab", "baseline"]
+
+
+def test_flops_per_image_average_the_run_over_smaller_early_batches_and_a_frozen_whitening_bias(tmp_path):
+    import yaml
+
+    bench = load_bench()
+    recipe = tmp_path / "r.yaml"
+
+    def per_image(**sections) -> float:
+        recipe.write_text(yaml.safe_dump({"model": {"name": "airbench94", "init": "airbench", **sections.pop("model", {})},
+                                          "train": {"epochs": 8}, **sections}))
+        return bench.training_flops_per_image(str(recipe), [])
+
+    full = per_image()
+    small = per_image(augment={"progressive_size": 24, "progressive_epochs": 4})
+    frozen = per_image(model={"whiten_bias_epochs": 0.001})
+    # 24x24 costs about (23/31)^2 of a 32x32 image through this network: half the run at ~0.55.
+    assert 0.70 < small / full < 0.82
+    # A frozen whitening bias stops backpropagation at the first 3x3 conv: a few percent less.
+    assert 0.90 < frozen / full < 0.99

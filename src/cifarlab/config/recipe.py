@@ -42,6 +42,10 @@ class AugmentConfig:
     cutout_fill: float = bounded(0.0, 0.0, 1.0, help="fill value in [0,1] pixel units")
     resize: Optional[int] = bounded(None, 8, help="resize images to this side before cropping (BiT: 160)")
     crop: Optional[int] = bounded(None, 8, help="random crop side after resize (BiT: 128)")
+    progressive_size: Optional[int] = bounded(
+        None, 8, help="progressive resizing: train the first augment.progressive_epochs epochs on batches downscaled "
+                      "to this side (fewer FLOPs per step), then at full size; null: off")
+    progressive_epochs: int = bounded(0, 0, help="epochs trained at augment.progressive_size before full size")
     mixup_alpha: float = bounded(0.0, 0.0, help="MixUp Beta(alpha, alpha) parameter; 0 disables")
     cutmix_alpha: float = bounded(0.0, 0.0, help="CutMix Beta(alpha, alpha) parameter; 0 disables")
     mix_prob: float = bounded(1.0, 0.0, 1.0, help="probability a batch is mixed at all")
@@ -68,6 +72,9 @@ class ModelConfig:
     init: Literal["default", "airbench"] = setting("default", "airbench: identity 3x3 convs and a frozen patch-whitening first layer")
     freeze: Literal["none", "backbone"] = setting("none", "backbone: train only the classifier head until model.unfreeze_epoch")
     unfreeze_epoch: Optional[int] = bounded(None, 0, help="with model.freeze=backbone: epochs after which the backbone trains too; null: never")
+    whiten_bias_epochs: Optional[float] = bounded(
+        None, 0, help="with model.init=airbench: epochs the whitening layer's bias trains before it freezes too "
+                      "(airbench: 3); null: it trains throughout")
 
 
 @dataclass

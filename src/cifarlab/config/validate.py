@@ -108,10 +108,29 @@ def _sizes(recipe: Recipe) -> Problem:
     if augment.crop is not None and augment.resize is not None and augment.crop > augment.resize:
         return "augment.crop", (f"augment.crop={augment.crop} is larger than the resized image "
                                 f"(augment.resize={augment.resize}); use a crop <= {augment.resize}")
+    progressive = _progressive(recipe)
+    if progressive is not None:
+        return progressive
     fewshot = recipe.fewshot
     if fewshot.crop is not None and fewshot.precrop is not None and fewshot.crop > fewshot.precrop:
         return "fewshot.crop", (f"fewshot.crop={fewshot.crop} is larger than fewshot.precrop={fewshot.precrop}; "
                                 f"use a crop <= {fewshot.precrop}")
+    return None
+
+
+def _progressive(recipe: Recipe) -> Problem:
+    augment = recipe.augment
+    if (augment.progressive_size is None) != (augment.progressive_epochs == 0):
+        return "augment.progressive_size", (
+            "progressive resizing needs both augment.progressive_size and augment.progressive_epochs "
+            f"(got size {augment.progressive_size}, epochs {augment.progressive_epochs}); "
+            "e.g. augment.progressive_size=24 augment.progressive_epochs=4, or leave both unset")
+    # Whether the side is below the training images' is checked once their size is known (resources.check_fits).
+    if recipe.train.steps is None and augment.progressive_epochs >= recipe.train.epochs:
+        return "augment.progressive_epochs", (
+            f"augment.progressive_epochs={augment.progressive_epochs} leaves no epoch at full size "
+            f"(train.epochs={recipe.train.epochs:g}); use fewer, e.g. "
+            f"augment.progressive_epochs={max(1, int(recipe.train.epochs) // 2)}")
     return None
 
 

@@ -79,6 +79,15 @@ def random_crop(x: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
     return x.gather(3, (dx[:, None] + ar)[:, None, None, :].expand(b, c, size, size))
 
 
+def downscale(x: torch.Tensor, side: int) -> torch.Tensor:
+    """Progressive resizing's smaller batches: antialiased bilinear, so no aliasing of fine texture.
+
+    Applied to normalised images: its weights sum to one, so it commutes with the per-channel affine
+    normalisation and gives the same pixels as resizing first.
+    """
+    return F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+
+
 def flip_mask(batch: int, g: torch.Generator) -> torch.Tensor:
     return torch.rand(batch, generator=g) < 0.5
 
@@ -209,6 +218,8 @@ class BatchPipeline:
             x = self._heavy(x, g)  # float in [0, 1]; with the AugMix JS loss, 3 rows per image
             labels = labels.repeat_interleave(len(x) // len(labels))
         x = self._normalise(x)
+        if aug is not None and aug.progressive_size is not None and epoch < aug.progressive_epochs:
+            x = downscale(x, aug.progressive_size)
         if aug is not None and aug.cutout > 0:
             hole = cutout_mask(x.shape, aug.cutout, g, dev)
             x = torch.where(hole, self._cutout_fill, x)

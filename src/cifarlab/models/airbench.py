@@ -72,8 +72,10 @@ class AirbenchNet(nn.Module):
             ConvGroup(widths[0], widths[1], bn_momentum),
             ConvGroup(widths[1], widths[2], bn_momentum),
         )
-        # 32 -> 31 (2x2 valid) -> 15 -> 7 -> 3 after the pools; a 3x3 max-pool ends at 1x1.
-        self.pool = nn.MaxPool2d(3)
+        # 32 -> 31 (2x2 valid) -> 15 -> 7 -> 3 after the pools, where airbench's 3x3 max-pool is the
+        # global max. Written as a global max-pool, so the same network also takes the smaller
+        # batches of progressive resizing (24 -> 23 -> 11 -> 5 -> 2).
+        self.pool = nn.AdaptiveMaxPool2d(1)
         self.head = nn.Linear(widths[2], num_classes, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
