@@ -1,20 +1,22 @@
-"""configs/fast94.yaml for N seeds: test accuracy (with its TTA), training and wall time, mean and spread.
+"""fast94 for N seeds: test accuracy (with its TTA), training and wall time, mean and spread.
 
-On a GPU, with `--airbench`, airbench's own `train94` (the published reference, `pip install airbench`)
-runs the same seeds in the same session, on the same CIFAR-10 images (written for it from cifarlab's copy,
-so nothing is downloaded), and the ratio of the median training times is printed; `--warmup` first runs
-each once untimed, as airbench's own timing does. Results are appended
+On a CPU the recipe is `configs/fast94_progressive.yaml` (Muon, progressive resizing: on a CPU a step costs
+its FLOPs) and the previous recipe, `configs/fast94.yaml`, trains in the same invocation as the baseline
+(`--baseline-seeds`, default the first seed; `--baseline none` skips it): the ratio of the median
+training times and the difference of the mean accuracies are printed. Each recipe's achieved GFLOP/s
+over its training (FLOPs of a forward and backward pass per image from `torch.utils.flop_counter`,
+averaged over the run's image sizes, times the images trained, over the training time) is printed as a
+share of this machine's bf16 convolution peak, measured in the same run (bench/cpu_peak.py).
+
+On a GPU the recipe is `configs/fast94.yaml` (small images leave a GPU launch-bound, so progressive
+resizing does not pay there); with `--airbench`, airbench's own `train94` (the published reference,
+`pip install airbench`) runs the same seeds in the same session, on the same CIFAR-10 images (written for
+it from cifarlab's copy, so nothing is downloaded), and the ratio of the median training times is
+printed; `--warmup` first runs each once untimed, as airbench's own timing does. Results are appended
 to bench/results/fast94_<device>.jsonl so that seeds can be added across sessions.
 
-`--baseline RECIPE` also trains that recipe (for instance the previous fast94, `configs/fast94.yaml`,
-when measuring `configs/fast94_muon.yaml`) for `--baseline-seeds` in the same invocation and prints
-the ratio of the median training times and the difference of the mean accuracies. On a CPU each
-recipe's achieved GFLOP/s over its training (FLOPs of a forward and backward pass per image, from
-`torch.utils.flop_counter`, times the images trained, over the training time) is printed as a share
-of this machine's bf16 convolution peak, measured in the same run (bench/cpu_peak.py).
-
-    python bench/fast94.py --seeds 0 1                     # this CPU
-    python bench/fast94.py --recipe configs/fast94_muon.yaml --seeds 0 1 2 3 4 --baseline configs/fast94.yaml --baseline-seeds 0
+    python bench/fast94.py --seeds 0 1 2 3 4               # this CPU: fast94_progressive against fast94
+    python bench/fast94.py --recipe configs/fast94_muon.yaml --seeds 0 --baseline none
     python bench/fast94.py --seeds 0 1 2 3 4 --airbench --warmup train.device=cuda   # GPU, beside airbench
 """
 
@@ -161,17 +163,26 @@ def describe(rows: list[dict], who: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--recipe", default="configs/fast94.yaml")
+    ap.add_argument("--recipe", default=None, help="default: configs/fast94_progressive.yaml on a CPU, "
+                    "configs/fast94.yaml on a GPU")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     ap.add_argument("--airbench", action="store_true", help="also run airbench.train94 (GPU only)")
     ap.add_argument("--airbench-data", type=Path, default=None,
                     help="folder for airbench's cifar10/*.pt files (default: cifarlab's cache folder)")
-    ap.add_argument("--baseline", help="also train this recipe in the same invocation and print the ratio")
-    ap.add_argument("--baseline-seeds", nargs="+", type=int, default=None, help="seeds of the baseline (default: --seeds)")
+    ap.add_argument("--baseline", default=None, help="also train this recipe in the same invocation and print the "
+                    "ratio (default: configs/fast94.yaml on a CPU, none on a GPU; `none` skips it)")
+    ap.add_argument("--baseline-seeds", nargs="+", type=int, default=None,
+                    help="seeds of the baseline (default: the first of --seeds)")
     ap.add_argument("--warmup", action="store_true",
                     help="one untimed run of each first (cuDNN autotuning, torch.compile), as airbench's own timing does")
     ap.add_argument("overrides", nargs="*", help="recipe overrides, e.g. train.device=cuda")
     args = ap.parse_args()
+    on_gpu = torch.cuda.is_available()
+    args.recipe = args.recipe or ("configs/fast94.yaml" if on_gpu else "configs/fast94_progressive.yaml")
+    if args.baseline is None:
+        args.baseline = None if on_gpu else "configs/fast94.yaml"
+    elif args.baseline == "none":
+        args.baseline = None
     if args.airbench and not torch.cuda.is_available():
         raise SystemExit("--airbench needs a CUDA GPU: airbench.train94 is GPU-only")
     ab_folder = args.airbench_data or cache_dir() / "airbench"
@@ -184,7 +195,7 @@ def main() -> None:
     rows = []
     runs = [(args.recipe, seed, "cifarlab") for seed in args.seeds]
     if args.baseline:
-        runs += [(args.baseline, seed, "baseline") for seed in (args.baseline_seeds or args.seeds)]
+        runs += [(args.baseline, seed, "baseline") for seed in (args.baseline_seeds or args.seeds[:1])]
     for recipe_path, seed, who in runs:
         new = [run_cifarlab(recipe_path, seed, args.overrides, label=who if who != "cifarlab" else "")]
         if args.airbench and who == "cifarlab":

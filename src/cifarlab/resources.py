@@ -49,6 +49,7 @@ def check_fits(recipe, num_train_images: int, model: nn.Module, input_size: Sequ
             f"train.batch_size={batch} is larger than the {num_train_images} training images; "
             f"use train.batch_size={fits} (at most {num_train_images})"
         )
+    check_progressive_size(recipe, model, input_size)
     device = training_device(recipe.train.device)
     available = available_bytes(device)
     if available is None:
@@ -60,21 +61,6 @@ def check_fits(recipe, num_train_images: int, model: nn.Module, input_size: Sequ
         raise CifarlabError(
             f"model {recipe.model.name} cannot take {side} images ({str(exc).splitlines()[0][:160]}); "
             "raise augment.resize / augment.crop or choose a model built for that size") from exc
-    progressive = recipe.augment.progressive_size
-    if progressive is not None:  # the early, smaller batches of progressive resizing must fit the network too
-        channels = 3 if isinstance(input_size, int) else input_size[0]
-        full = input_size if isinstance(input_size, int) else input_size[-1]
-        if progressive >= full:
-            raise CifarlabError(
-                f"augment.progressive_size={progressive} is not smaller than the {full}x{full} training images; "
-                f"use a smaller side, e.g. augment.progressive_size={max(8, full * 3 // 4)}")
-        try:
-            activation_bytes_per_image(model, (channels, progressive, progressive))
-        except RuntimeError as exc:
-            raise CifarlabError(
-                f"model {recipe.model.name} cannot take the {progressive}x{progressive} images of progressive resizing "
-                f"({str(exc).splitlines()[0][:160]}); raise augment.progressive_size or turn it off "
-                "(augment.progressive_size=null augment.progressive_epochs=0)") from exc
     micro_batch = batch // recipe.train.accumulate
     fixed = WEIGHT_COPIES * sum(p.numel() * p.element_size() for p in model.parameters()) + extra_bytes
     need = fixed + BACKWARD_FACTOR * per_image * micro_batch
@@ -96,6 +82,26 @@ def check_fits(recipe, num_train_images: int, model: nn.Module, input_size: Sequ
         f"{_gib(available)} is free; use train.batch_size={fits} or less, or keep the batch and split it "
         f"with train.accumulate={accumulate}"
     )
+
+
+def check_progressive_size(recipe, model: nn.Module, input_size: Sequence[int] | int) -> None:
+    """Progressive resizing's early batches must be smaller than the training images and fit the network."""
+    progressive = recipe.augment.progressive_size
+    if progressive is None:
+        return
+    channels = 3 if isinstance(input_size, int) else input_size[0]
+    full = input_size if isinstance(input_size, int) else input_size[-1]
+    if progressive >= full:
+        raise CifarlabError(
+            f"augment.progressive_size={progressive} is not smaller than the {full}x{full} training images; "
+            f"use a smaller side, e.g. augment.progressive_size={max(8, full * 3 // 4)}")
+    try:
+        activation_bytes_per_image(model, (channels, progressive, progressive))
+    except RuntimeError as exc:  # torch's shape errors: a head sized for the full images
+        raise CifarlabError(
+            f"model {recipe.model.name} cannot take the {progressive}x{progressive} images of progressive resizing "
+            f"({str(exc).splitlines()[0][:160]}); raise augment.progressive_size or turn it off "
+            "(augment.progressive_size=null augment.progressive_epochs=0)") from exc
 
 
 def activation_bytes_per_image(model: nn.Module, input_size: Sequence[int] | int) -> int:

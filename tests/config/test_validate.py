@@ -31,6 +31,8 @@ REFUSED = [
     (["augment.progressive_epochs=2"], r"progressive resizing needs both"),
     (["augment.progressive_size=24", "augment.progressive_epochs=3", "train.epochs=3"],
      r"augment\.progressive_epochs=3 leaves no epoch at full size \(train\.epochs=3\)"),
+    (["model.whiten_bias_epochs=3"], r"model\.whiten_bias_epochs freezes the bias of airbench's whitening layer, "
+                                      r"which model\.init=default does not make; add model\.init=airbench"),
     (["name=a/b"], r"name='a/b' cannot be a run folder name"),
     (["name=.."], r"cannot be a run folder name"),
     (["seed=-1"], r"seed must be between 0 and 4294967295, got -1"),

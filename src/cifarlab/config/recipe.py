@@ -89,6 +89,8 @@ class OptimConfig:
     betas: list[float] = setting(help="Adam-family moment decay rates", factory=lambda: [0.9, 0.999])
     eps: float = bounded(1e-8, 0.0, help="term added to the denominator (Adam family, Adagrad, Adadelta)")
     no_decay_norm_bias: bool = setting(False, "no weight decay on normalisation weights and biases")
+    fused: bool = setting(False, "sgd, adam, adamw: torch's fused kernel, one launch for all parameters "
+                                 "(the launch-bound GPU step); same arithmetic as the loop")
     scale_lr_batch: Optional[int] = bounded(None, 1, help="lr is given for this batch size; scale linearly")
     bias_lr_scale: float = bounded(1.0, 0.0, help="lr multiplier for normalisation-layer parameters (airbench: 64)")
     backbone_lr_scale: float = bounded(1.0, 0.0, help="lr multiplier for every parameter outside the classifier head (fine-tuning: 0.1)")
@@ -127,6 +129,9 @@ class TrainConfig:
         "fp32", "autocast precision of the forward pass (fp16 adds a loss scaler; auto: bf16 where the CPU or GPU has bf16 units)")
     channels_last: bool = setting(True, "channels_last memory format (faster convolutions on GPU)")
     compile: bool = setting(False, "torch.compile the model")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = setting(
+        "default", "with train.compile: torch.compile's mode; reduce-overhead replays CUDA graphs (the launch-bound "
+                   "batch-128 GPU step), max-autotune also searches kernels")
     grad_clip: Optional[float] = bounded(None, 0.0, help="clip gradients at this norm or value; null: no clipping")
     grad_clip_mode: Literal["norm", "value"] = setting("norm", "clip the global gradient norm or each value")
     loss: str = field(default="cross_entropy", metadata={"help": "cross_entropy, mse, bce or huber (on one-hot targets); see cifarlab.training.losses"})

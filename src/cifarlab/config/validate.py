@@ -28,7 +28,8 @@ _LARGEST_SIDE = 1024  # resize and crop sides; larger images belong to another k
 def validate_recipe(recipe: Recipe, where: Optional[Where] = None, check_machine: bool = True) -> None:
     """Refuse a recipe whose values cannot make a sensible run; `check_machine` also checks the device exists here."""
     where = where or (lambda key: "")
-    checks = [_learning_rates, _length, _batch, _lists, _sizes, _export, _names, _seeds, _device_string, _heavy_augment]
+    checks = [_learning_rates, _length, _batch, _lists, _sizes, _export, _names, _seeds, _device_string, _heavy_augment,
+              _whiten_bias]
     if check_machine:
         checks.append(_device_present)
     for check in checks:
@@ -131,6 +132,14 @@ def _progressive(recipe: Recipe) -> Problem:
             f"augment.progressive_epochs={augment.progressive_epochs} leaves no epoch at full size "
             f"(train.epochs={recipe.train.epochs:g}); use fewer, e.g. "
             f"augment.progressive_epochs={max(1, int(recipe.train.epochs) // 2)}")
+    return None
+
+
+def _whiten_bias(recipe: Recipe) -> Problem:
+    if recipe.model.whiten_bias_epochs is not None and recipe.model.init != "airbench":
+        return "model.whiten_bias_epochs", (
+            f"model.whiten_bias_epochs freezes the bias of airbench's whitening layer, which model.init="
+            f"{recipe.model.init} does not make; add model.init=airbench (airbench models) or remove the setting")
     return None
 
 

@@ -109,7 +109,10 @@ class Trainer:
         if self.place.world_size > 1:
             ids = [self.place.device.index] if self.place.device.type == "cuda" else None
             model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        return torch.compile(model) if self.recipe.train.compile else model
+        train = self.recipe.train
+        if not train.compile:
+            return model
+        return torch.compile(model, mode=None if train.compile_mode == "default" else train.compile_mode)
 
     @property
     def num_classes(self) -> int:

@@ -67,16 +67,25 @@ def split_backbone(groups: list[dict], head: set[int], backbone_lr_scale: float)
     return split
 
 
+FUSED = ("sgd", "adam", "adamw")  # the optimisers torch has fused kernels for
+
+
 def build_optimizer(model: nn.Module, cfg: OptimConfig, lr: float) -> torch.optim.Optimizer:
     groups = parameter_groups(model, cfg)
     betas = tuple(cfg.betas)
     name = cfg.name
+    if cfg.fused and name not in FUSED:
+        raise CifarlabError(f"optim.fused=true needs one of {', '.join(FUSED)} (torch has fused kernels for "
+                            f"those only), not optim.name={name}; remove optim.fused")
+    # fused=None, not False, leaves torch its own default choice of implementation.
+    fused = True if cfg.fused else None
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+                               fused=fused)
     if name == "adam":
-        return torch.optim.Adam(groups, lr=lr, betas=betas, eps=cfg.eps)
+        return torch.optim.Adam(groups, lr=lr, betas=betas, eps=cfg.eps, fused=fused)
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=cfg.eps)
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=cfg.eps, fused=fused)
     if name == "adagrad":
         return torch.optim.Adagrad(groups, lr=lr, eps=cfg.eps)
     if name == "adadelta":

@@ -1,0 +1,43 @@
+"""bench/gpu.sh parses, refuses an unknown part, and every script it calls accepts the arguments it passes."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import subprocess
+
+import pytest
+
+from tests.bench import BENCH_DIR, load_bench_script
+
+SCRIPT = BENCH_DIR / "gpu.sh"
+CALLS = re.findall(r"\$PY bench/(\w+)\.py ([^|;}\n]*)", SCRIPT.read_text())
+
+
+class ArgumentsParsed(Exception):
+    """Raised in place of measuring, once the script's own parser has accepted the arguments."""
+
+
+def test_an_unknown_part_is_refused_naming_the_parts():
+    result = subprocess.run(["bash", str(SCRIPT), "speed"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "unknown part 'speed': choose from pipeline bit fewshot fast94" in result.stderr
+
+
+def test_it_calls_the_pipeline_bit_and_fast94_benchmarks():
+    assert {name for name, _ in CALLS} == {"pipeline", "bit_step", "fast94"}
+
+
+@pytest.mark.parametrize("name, arguments", CALLS)
+def test_each_benchmark_call_has_arguments_its_script_accepts(monkeypatch, name, arguments):
+    script = load_bench_script(name)
+    parse_args = argparse.ArgumentParser.parse_args
+
+    def parse_these(parser, args=None, namespace=None):
+        parse_args(parser, shlex.split(arguments), namespace)  # exits 2 on an argument the script does not take
+        raise ArgumentsParsed
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_these)
+    with pytest.raises(ArgumentsParsed):
+        script.main()
