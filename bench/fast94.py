@@ -71,7 +71,7 @@ def training_flops_per_image(recipe_path: str, overrides: list[str]) -> float:
     """FLOPs of one forward and backward pass per training image of the recipe's model (fp32 count), averaged
     over the run's epochs: progressive resizing's smaller early batches and the frozen parts (airbench's
     whitening layer, its bias after model.whiten_bias_epochs) count as they train."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from cpu_peak import step_flops
 
     from cifarlab.models import create
 
@@ -85,10 +85,7 @@ def training_flops_per_image(recipe_path: str, overrides: list[str]) -> float:
         if whiten is not None:
             whiten.bias.requires_grad_(bias_trains)
         inputs = torch.randn(16, 3, side, side)
-        with FlopCounterMode(display=False) as counter:
-            torch.nn.functional.cross_entropy(model(inputs), torch.zeros(16, dtype=torch.long)).backward()
-        model.zero_grad(set_to_none=True)
-        return counter.get_total_flops() / len(inputs)
+        return step_flops(model, inputs, torch.zeros(16, dtype=torch.long)) / len(inputs)
 
     epochs = recipe.train.epochs
     full = recipe.augment.crop or recipe.augment.resize or 32
@@ -183,7 +180,7 @@ def main() -> None:
         args.baseline = None if on_gpu else "configs/fast94.yaml"
     elif args.baseline == "none":
         args.baseline = None
-    if args.airbench and not torch.cuda.is_available():
+    if args.airbench and not on_gpu:
         raise SystemExit("--airbench needs a CUDA GPU: airbench.train94 is GPU-only")
     ab_folder = args.airbench_data or cache_dir() / "airbench"
     RESULTS.mkdir(exist_ok=True)

@@ -61,33 +61,27 @@ def _num_classes(run: Run) -> Optional[int]:
     return None
 
 
-def _untrained_model(name: str, num_classes: int, options: dict) -> nn.Module:
-    """The run's network, untrained: on the meta device (shapes only: no memory, no arithmetic) where it
-    can be built there, on the CPU otherwise (a model that copies or fills weights while being built)."""
-    try:
-        with torch.device("meta"):
-            return create(name, num_classes=num_classes, **options)
-    except (RuntimeError, NotImplementedError):
-        return create(name, num_classes=num_classes, **options)
-
-
 def model_size(run: Run, with_macs: bool = True) -> dict:
-    """Parameters and multiply-adds per image of the run's model, counted on the meta device where it can be
-    built there (else on the CPU); None for a run that does not say its model or its class count."""
+    """Parameters and multiply-adds per image of the run's model, counted on the meta device (no memory, no
+    arithmetic) where it can be built and run there, else on the CPU; None for a run that does not say its
+    model or its class count."""
     num_classes = _num_classes(run)
     if run.recipe is None or num_classes is None:
         return {"params": None, "macs": None}
     model_config = run.recipe.model
-    model = _untrained_model(model_config.name, num_classes, model_config.options)
-    macs = None
-    if with_macs:
-        side = run.recipe.augment.crop or run.recipe.augment.resize
+    side = run.recipe.augment.crop or run.recipe.augment.resize
+
+    def count(model: nn.Module) -> dict:
         input_size = (3, side, side) if side else tuple(getattr(model, "input_size", CIFAR_INPUT_SIZE))
-        try:
-            macs = multiply_adds(model, input_size)
-        except (RuntimeError, NotImplementedError):  # an operator without a meta kernel: count on the CPU
-            macs = multiply_adds(create(model_config.name, num_classes=num_classes, **model_config.options), input_size)
-    return {"params": count_parameters(model), "macs": macs}
+        return {"params": count_parameters(model), "macs": multiply_adds(model, input_size) if with_macs else None}
+
+    try:
+        with torch.device("meta"):
+            return count(create(model_config.name, num_classes=num_classes, **model_config.options))
+    except (RuntimeError, NotImplementedError):
+        # A model that fills or copies weights while being built (`.item()`, pretrained timm weights) or an
+        # operator without a meta kernel: the same counts from a real untrained copy, built once.
+        return count(create(model_config.name, num_classes=num_classes, **model_config.options))
 
 
 def robustness(run: Run) -> dict:
