@@ -64,7 +64,8 @@ def run_cifarlab(recipe_path: str, seed: int, overrides: list[str], label: str =
     return {"who": label if label and label != "warmup" else "cifarlab", "recipe": recipe_path, "seed": seed,
             "top1": result.test["top1"], "tta": recipe.eval.tta, "train_s": round(train_s, 2), "wall_s": round(wall, 1),
             "steps": max((r["step"] for r in records if r["kind"] == "epoch"), default=0),
-            "batch_size": recipe.train.batch_size, "run": str(result.run_dir)}
+            "batch_size": recipe.train.batch_size, "run": str(result.run_dir),
+            **({"overrides": overrides} if overrides else {})}
 
 
 def training_flops_per_image(recipe_path: str, overrides: list[str]) -> float:

@@ -49,12 +49,14 @@ def test_a_baseline_recipe_trains_in_the_same_invocation_and_both_get_a_share_of
         recipes[name].write_text(yaml.safe_dump(tiny_recipe_data(name=name, train={"steps": steps})))
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["fast94.py", "--recipe", str(recipes["new"]), "--seeds", "0", "1",
-                                      "--baseline", str(recipes["old"]), "--baseline-seeds", "0"])
+    monkeypatch.setattr(sys, "argv", ["fast94.py", "--recipe", str(recipes["new"]), "train.label_smoothing=0.1",
+                                      "--seeds", "0", "1", "--baseline", str(recipes["old"]), "--baseline-seeds", "0"])
     bench.main()
     out = capsys.readouterr().out
     rows = [json.loads(line) for line in (tmp_path / "results" / "fast94_cpu.jsonl").read_text().splitlines()]
     assert [(r["who"], r["seed"], r["steps"]) for r in rows] == [("cifarlab", 0, 4), ("cifarlab", 1, 4), ("baseline", 0, 8)]
+    # A row names the overrides it ran with, so a pilot is never mistaken for the recipe as shipped.
+    assert all(r["overrides"] == ["train.label_smoothing=0.1"] for r in rows)
     assert f"time ratio {recipes['new']} / {recipes['old']}" in out and "mean top-1 difference" in out
     shares = [line for line in out.splitlines() if "of the bf16 conv peak 1000" in line]
     assert [line.split()[0] for line in shares] == ["cifarlab", "baseline"]
