@@ -38,25 +38,6 @@ def test_early_epochs_are_the_full_size_batches_downscaled_with_antialiasing(cif
             torch.testing.assert_close(batch, full)
 
 
-def test_crop_mode_takes_a_random_native_scale_window_of_each_full_size_image(cifar10_small):
-    images, labels = cifar10_small.train_images[:32], cifar10_small.train_labels[:32]
-    plain = AugmentConfig(crop_padding=2, flip="alternating")
-    cropped = AugmentConfig(crop_padding=2, flip="alternating", progressive_size=20, progressive_epochs=1,
-                            progressive_mode="crop")
-    full = next(_pipeline(images, labels, plain).epoch(0)).inputs
-    batch = next(_pipeline(images, labels, cropped).epoch(0)).inputs
-    assert batch.shape == (32, 3, 20, 20)
-    offsets = []
-    for image, window in zip(full, batch):
-        # Same crops and flips as the full-size batch, then a 20x20 window of it: no resampling.
-        found = [(dy, dx) for dy in range(13) for dx in range(13) if torch.equal(image[:, dy:dy + 20, dx:dx + 20], window)]
-        assert found, "a crop-mode image is not a window of its full-size image"
-        offsets.append(found[0])
-    assert len(set(offsets)) > 8  # each image draws its own window
-    torch.testing.assert_close(next(_pipeline(images, labels, cropped).epoch(1)).inputs,
-                               next(_pipeline(images, labels, plain).epoch(1)).inputs)
-
-
 def test_downscaling_normalised_images_equals_normalising_downscaled_ones(cifar10_small):
     pixels = cifar10_small.train_images[:8].float() / 255
     mean = torch.tensor([0.5, 0.4, 0.3]).view(1, 3, 1, 1)
@@ -110,10 +91,8 @@ class InputSides(Callback):
         self.hook.remove()
 
 
-@pytest.mark.parametrize("mode", ["resize", "crop"])
-def test_a_real_run_trains_small_then_full_size_and_evaluates_at_full_size(tiny_recipe, mode):
-    recipe = tiny_recipe(augment={"progressive_size": 24, "progressive_epochs": 1, "progressive_mode": mode},
-                         train={"epochs": 2},
+def test_a_real_run_trains_small_then_full_size_and_evaluates_at_full_size(tiny_recipe):
+    recipe = tiny_recipe(augment={"progressive_size": 24, "progressive_epochs": 1}, train={"epochs": 2},
                          eval={"test": True, "batch_size": 200})
     sides = InputSides()
     result = run_recipe(recipe, callbacks=[sides])

@@ -46,9 +46,6 @@ class AugmentConfig:
         None, 8, help="progressive resizing: train the first augment.progressive_epochs epochs on batches downscaled "
                       "to this side (fewer FLOPs per step), then at full size; null: off")
     progressive_epochs: int = bounded(0, 0, help="epochs trained at augment.progressive_size before full size")
-    progressive_mode: Literal["resize", "crop"] = setting(
-        "resize", "how progressive resizing makes its smaller batches: resize (the whole image downscaled, "
-                  "antialiased) or crop (a random window at the native scale, so objects keep their test-time size)")
     mixup_alpha: float = bounded(0.0, 0.0, help="MixUp Beta(alpha, alpha) parameter; 0 disables")
     cutmix_alpha: float = bounded(0.0, 0.0, help="CutMix Beta(alpha, alpha) parameter; 0 disables")
     mix_prob: float = bounded(1.0, 0.0, 1.0, help="probability a batch is mixed at all")

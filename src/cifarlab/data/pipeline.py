@@ -219,10 +219,7 @@ class BatchPipeline:
             labels = labels.repeat_interleave(len(x) // len(labels))
         x = self._normalise(x)
         if aug is not None and aug.progressive_size is not None and epoch < aug.progressive_epochs:
-            if aug.progressive_mode == "crop":
-                x = random_crop(x, aug.progressive_size, g)
-            else:
-                x = downscale(x, aug.progressive_size)
+            x = downscale(x, aug.progressive_size)
         if aug is not None and aug.cutout > 0:
             hole = cutout_mask(x.shape, aug.cutout, g, dev)
             x = torch.where(hole, self._cutout_fill, x)
