@@ -103,8 +103,8 @@ def device_commands(parts: list[Path], out: Path) -> list[str]:
     commands = []
     for index, part in enumerate(parts):
         carry = [str(out / "manifest.json"), str(part)]
-        command = "ls -l gpu_upload" if index < len(parts) - 1 else (
-            "python3 bench/gpu_upload.py join gpu_upload --out gpu_data && "
+        command = f"ls -l {out}" if index < len(parts) - 1 else (
+            f"python3 bench/gpu_upload.py join {out} --out gpu_data && "
             "CIFARLAB_DATA=gpu_data PYTHONPATH=src bash bench/gpu.sh")
         commands.append(f"carry {carry}: {command}")
     return commands

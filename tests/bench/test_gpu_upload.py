@@ -29,6 +29,8 @@ def test_parts_fit_the_limit_and_join_back_to_the_same_bytes(tmp_path):
     assert json.loads((tmp_path / "out" / "cifar10.json").read_text())["bytes"] == len(payload)
     commands = upload.device_commands(parts, tmp_path / "up")
     assert len(commands) == 3 and "join" in commands[-1] and all("manifest.json" in c for c in commands)
+    # The commands name the folder the parts were written to, not the default one.
+    assert f"join {tmp_path / 'up'} --out" in commands[-1] and all("gpu_upload " not in c for c in commands)
 
 
 def test_a_missing_or_damaged_part_is_refused_naming_it_and_nothing_is_written(tmp_path):
