@@ -80,3 +80,16 @@ def test_flops_per_image_average_the_run_over_smaller_early_batches_and_a_frozen
     assert 0.70 < small / full < 0.82
     # A frozen whitening bias stops backpropagation at the first 3x3 conv: a few percent less.
     assert 0.90 < frozen / full < 0.99
+
+
+def test_share_of_peak_gives_the_rate_its_share_and_the_training_time_at_the_full_peak():
+    bench = load_bench()
+    # 10 steps x 100 images x 1 GFLOP = 1,000 GFLOP: in 10 s that is 100 GFLOP/s, half of a 200 GFLOP/s peak,
+    # and 5 s at the full peak. The second run is twice as slow; the medians are taken over both.
+    rows = [{"who": "cifarlab", "steps": 10, "batch_size": 100, "train_s": 10.0},
+            {"who": "cifarlab", "steps": 10, "batch_size": 100, "train_s": 30.0},
+            {"who": "baseline", "steps": 99, "batch_size": 100, "train_s": 1.0}]
+    line = bench.share_of_peak(rows, "cifarlab", 1e9, 200.0)
+    assert "achieved 67 GFLOP/s" in line and "33% of the bf16 conv peak 200" in line
+    assert line.endswith("its training would take 5 s")
+    assert bench.share_of_peak(rows, "airbench", 1e9, 200.0) == "airbench: no timed runs"
