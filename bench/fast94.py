@@ -71,25 +71,20 @@ def run_cifarlab(recipe_path: str, seed: int, overrides: list[str], label: str =
 def training_flops_per_image(recipe_path: str, overrides: list[str]) -> float:
     """FLOPs of one forward and backward pass per training image of the recipe's model (fp32 count), averaged
     over the run's epochs: progressive resizing's smaller early batches and the frozen parts (airbench's
-    whitening layer, its bias after model.whiten_bias_epochs, model.late_freeze after its epoch) count as they
-    train."""
+    whitening layer, its bias after model.whiten_bias_epochs) count as they train."""
     from cpu_peak import step_flops
 
     from cifarlab.models import create
-    from cifarlab.training.freezing import parameters_under
 
     recipe = load_recipe(recipe_path, overrides)
     model = create(recipe.model.name, num_classes=10, **recipe.model.options)
     whiten = getattr(model, "whiten", None) if recipe.model.init == "airbench" else None
     if whiten is not None:
         whiten.weight.requires_grad_(False)
-    late = [p for p in parameters_under(model, recipe.model.late_freeze) if p.requires_grad]
 
-    def per_image(side: int, bias_trains: bool, late_trains: bool) -> float:
+    def per_image(side: int, bias_trains: bool) -> float:
         if whiten is not None:
             whiten.bias.requires_grad_(bias_trains)
-        for parameter in late:
-            parameter.requires_grad_(late_trains)
         inputs = torch.randn(16, 3, side, side)
         return step_flops(model, inputs, torch.zeros(16, dtype=torch.long)) / len(inputs)
 
@@ -97,13 +92,12 @@ def training_flops_per_image(recipe_path: str, overrides: list[str]) -> float:
     full = recipe.augment.crop or recipe.augment.resize or 32
     small, small_epochs = recipe.augment.progressive_size, recipe.augment.progressive_epochs
     bias_epochs = recipe.model.whiten_bias_epochs if recipe.model.whiten_bias_epochs is not None else epochs
-    late_epoch = recipe.model.late_freeze_epoch if late else epochs
-    # Pieces of the run, in epochs: where the side, the bias's state or the late freeze change.
-    cuts = sorted({0.0, float(epochs), *(e for e in (small_epochs, bias_epochs, late_epoch) if 0 < e < epochs)})
+    # Pieces of the run, in epochs: where the side and the bias's state change.
+    cuts = sorted({0.0, float(epochs), *(e for e in (small_epochs, bias_epochs) if 0 < e < epochs)})
     total = 0.0
     for start, end in zip(cuts, cuts[1:]):
         side = small if small is not None and start < small_epochs else full
-        total += (end - start) * per_image(side, bias_trains=start < bias_epochs, late_trains=start < late_epoch)
+        total += (end - start) * per_image(side, bias_trains=start < bias_epochs)
     return total / epochs
 
 

@@ -62,7 +62,7 @@ def test_a_baseline_recipe_trains_in_the_same_invocation_and_both_get_a_share_of
     assert [line.split()[0] for line in shares] == ["cifarlab", "baseline"]
 
 
-def test_flops_per_image_average_the_run_over_smaller_early_batches_and_frozen_layers(tmp_path):
+def test_flops_per_image_average_the_run_over_smaller_early_batches_and_a_frozen_whitening_bias(tmp_path):
     import yaml
 
     bench = load_bench()
@@ -80,10 +80,6 @@ def test_flops_per_image_average_the_run_over_smaller_early_batches_and_frozen_l
     assert 0.70 < small / full < 0.82
     # A frozen whitening bias stops backpropagation at the first 3x3 conv: a few percent less.
     assert 0.90 < frozen / full < 0.99
-    # Freezing the first conv group for the second half also spares the second group's input gradient: its
-    # backward (63 of 340 MMACs a 32x32 image) is gone for half the run.
-    late = per_image(model={"whiten_bias_epochs": 0.001, "late_freeze": ["groups.0"], "late_freeze_epoch": 4})
-    assert 0.88 < late / frozen < 0.94
 
 
 def test_share_of_peak_gives_the_rate_its_share_and_the_training_time_at_the_full_peak():

@@ -33,9 +33,6 @@ REFUSED = [
      r"augment\.progressive_epochs=3 leaves no epoch at full size \(train\.epochs=3\)"),
     (["model.whiten_bias_epochs=3"], r"model\.whiten_bias_epochs freezes the bias of airbench's whitening layer, "
                                       r"which model\.init=default does not make; add model\.init=airbench"),
-    (["model.late_freeze=[groups.0]"], r"a late freeze needs both model\.late_freeze \(which parameters\) and "
-                                        r"model\.late_freeze_epoch \(when\) \(got \['groups\.0'\] and None\)"),
-    (["model.late_freeze_epoch=4"], r"a late freeze needs both .* \(got \[\] and 4\.0\)"),
     (["name=a/b"], r"name='a/b' cannot be a run folder name"),
     (["name=.."], r"cannot be a run folder name"),
     (["seed=-1"], r"seed must be between 0 and 4294967295, got -1"),

@@ -75,10 +75,6 @@ class ModelConfig:
     whiten_bias_epochs: Optional[float] = bounded(
         None, 0, help="with model.init=airbench: epochs the whitening layer's bias trains before it freezes too "
                       "(airbench: 3); null: it trains throughout")
-    late_freeze: list[str] = setting(
-        help="parameter-name prefixes (e.g. groups.0: airbench's first conv group) that stop training once "
-             "model.late_freeze_epoch epochs are done; backpropagation then stops above them", factory=list)
-    late_freeze_epoch: Optional[float] = bounded(None, 0, help="with model.late_freeze: epochs after which those parameters freeze")
 
 
 @dataclass

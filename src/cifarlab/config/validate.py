@@ -29,7 +29,7 @@ def validate_recipe(recipe: Recipe, where: Optional[Where] = None, check_machine
     """Refuse a recipe whose values cannot make a sensible run; `check_machine` also checks the device exists here."""
     where = where or (lambda key: "")
     checks = [_learning_rates, _length, _batch, _lists, _sizes, _export, _names, _seeds, _device_string, _heavy_augment,
-              _whiten_bias, _late_freeze]
+              _whiten_bias]
     if check_machine:
         checks.append(_device_present)
     for check in checks:
@@ -140,17 +140,6 @@ def _whiten_bias(recipe: Recipe) -> Problem:
         return "model.whiten_bias_epochs", (
             f"model.whiten_bias_epochs freezes the bias of airbench's whitening layer, which model.init="
             f"{recipe.model.init} does not make; add model.init=airbench (airbench models) or remove the setting")
-    return None
-
-
-def _late_freeze(recipe: Recipe) -> Problem:
-    model = recipe.model
-    if bool(model.late_freeze) != (model.late_freeze_epoch is not None):
-        return "model.late_freeze", (
-            "a late freeze needs both model.late_freeze (which parameters) and model.late_freeze_epoch (when) "
-            f"(got {model.late_freeze} and {model.late_freeze_epoch}); e.g. model.late_freeze=[groups.0] "
-            "model.late_freeze_epoch=4, or leave both unset")
-    # Whether each prefix names a parameter is checked once the model exists (freezing.LateFreezing).
     return None
 
 

@@ -1,5 +1,4 @@
-"""Freezing controls: which parameters are the head, a frozen backbone that thaws at an epoch, and
-first layers that freeze late in a run (`model.late_freeze`).
+"""Fine-tuning controls: which parameters are the head, and a frozen backbone that thaws at an epoch.
 
 A model names its classifier with `get_classifier()` (timm's API, which every `timm/<name>` model
 has); its parameters are the head, all others the backbone. `model.freeze: backbone` trains the
@@ -106,62 +105,11 @@ class WhitenBiasFreezing(Callback):
         self._freeze_if_due(trainer, trainer.progress.step)
 
 
-def parameters_under(model: nn.Module, prefixes: list[str], purpose: str = "model.late_freeze") -> list[nn.Parameter]:
-    """The parameters whose names are a prefix or lie below one (`groups.0` takes `groups.0.conv1.weight`, not
-    `groups.01...`); a prefix that names no parameter is a CifarlabError listing the model's top-level modules."""
-    named = list(model.named_parameters())
-    chosen: list[nn.Parameter] = []
-    for prefix in prefixes:
-        matches = [p for name, p in named if name == prefix or name.startswith(prefix + ".")]
-        if not matches:
-            tops = sorted({name.split(".")[0] for name, _ in named})
-            raise CifarlabError(f"{purpose}: {prefix!r} names no parameter of {type(model).__name__}; its top-level "
-                                f"modules are {', '.join(tops)} (`cifarlab summary MODEL` lists every layer)")
-        chosen += [p for p in matches if all(p is not q for q in chosen)]
-    return chosen
-
-
-class LateFreezing(Callback):
-    """Freeze the parameters under `prefixes` once `epochs` epochs are done (FreezeOut, Brock et al. 2017).
-
-    Late in a short run the first layers change little, while their gradients cost the most: freezing
-    airbench94's first conv group (`groups.0`) also spares the input gradient of the second group's
-    first conv, 22% of a 32x32 training step on the CPU. Parameters frozen before (airbench's whitening
-    conv) are left alone; the frozen ones get no gradient, so momentum and weight decay stop moving
-    them too. BatchNorm statistics keep adapting. One process only.
-    """
-
-    def __init__(self, prefixes: list[str], epochs: float):
-        self.prefixes = list(prefixes)
-        self.epochs = epochs
-        self.done = False
-
-    def _freeze_if_due(self, trainer: Trainer, steps_done: int) -> None:
-        if self.done or steps_done < self.epochs * trainer.steps_per_epoch:
-            return
-        for parameter in parameters_under(trainer.model, self.prefixes):
-            parameter.requires_grad_(False)
-            parameter.grad = None  # a zero gradient would still let momentum and weight decay move it
-        self.done = True
-
-    def on_start(self, trainer: Trainer, total_steps: int, start_step: int) -> None:
-        if trainer.place.world_size > 1:
-            raise CifarlabError("model.late_freeze trains in one process only; run it without torchrun")
-        parameters_under(trainer.model, self.prefixes)  # a misspelt prefix fails now, not epochs later
-        self._freeze_if_due(trainer, start_step)  # a resumed run starts in the state its step calls for
-
-    def on_step(self, trainer: Trainer, step) -> None:
-        self._freeze_if_due(trainer, trainer.progress.step)
-
-
 def freezing_callbacks(model: ModelConfig) -> list[Callback]:
-    """The callbacks a recipe's `model.freeze` / `model.unfreeze_epoch` / `model.whiten_bias_epochs` /
-    `model.late_freeze` ask for."""
+    """The callbacks a recipe's `model.freeze` / `model.unfreeze_epoch` / `model.whiten_bias_epochs` ask for."""
     callbacks: list[Callback] = []
     if model.freeze == "backbone":
         callbacks.append(BackboneFreezing(model.unfreeze_epoch))
     if model.whiten_bias_epochs is not None:
         callbacks.append(WhitenBiasFreezing(model.whiten_bias_epochs))
-    if model.late_freeze:
-        callbacks.append(LateFreezing(model.late_freeze, model.late_freeze_epoch))
     return callbacks
