@@ -1,0 +1,142 @@
+"""Training throughput of every shipped recipe on this machine, at the recipe's own settings.
+
+The per-recipe speed table: for each recipe `cifarlab recipes` lists, one training step as its run
+takes it — its model (random weights: pretrained ones cost the same arithmetic), image side
+(augment.crop or augment.resize; the few-shot recipes, bit_fewshot and those extending it, train at
+the HyperRule crop, 128 for CIFAR, or fewshot.crop), batch size (few-shot recipes: the largest
+few-shot set, shots x classes, as one batch), precision (`auto` resolved as the run resolves it),
+memory format, optimiser (Muon and SLBI included), loss and lookahead — timed for --steps steps on
+random inputs after --warmup steps. It prints img/s, the
+achieved GFLOP/s (FLOPs of forward and backward, `torch.utils.flop_counter`) and their share of this
+machine's convolution peak for the recipe's precision, measured in the same run (bench/cpu_peak.py).
+The data pipeline is not in it (bench/pipeline.py measures that), nor progressive resizing's smaller
+early epochs (bench/fast94.py averages a run over them).
+
+    python bench/recipe_speed.py                       # every shipped recipe (about 15 minutes here)
+    python bench/recipe_speed.py --recipes quick fast94 --steps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_peak import peak_gflops, step_flops  # noqa: E402
+
+from cifarlab.config.loader import load_recipe  # noqa: E402
+from cifarlab.config.recipe import Recipe  # noqa: E402
+from cifarlab.config.shipped import shipped_recipes  # noqa: E402
+from cifarlab.experiments.run import build_model  # noqa: E402
+from cifarlab.models.whitening import airbench_init_from_data  # noqa: E402
+from cifarlab.training.averaging import Lookahead  # noqa: E402
+from cifarlab.training.losses import get_loss  # noqa: E402
+from cifarlab.training.optim import build_optimizer, peak_lr  # noqa: E402
+from cifarlab.training.step import Optimisation, resolve_precision, training_step  # noqa: E402
+from cifarlab.transfer.hyperrule import resolution  # noqa: E402
+
+CLASSES = {"cifar10": 10, "cifar100": 100}
+FEWSHOT_BASE = "bit_fewshot"  # the recipe `cifarlab fewshot` builds on: recipes extending it train few-shot sets
+FLOP_BATCH = 8  # FLOPs are counted on a few images and scaled: a step's FLOPs grow linearly with the batch
+
+
+@dataclass
+class StepShape:
+    """What one training step of a recipe looks like."""
+
+    num_classes: int
+    side: int
+    batch_size: int
+    precision: str  # fp32 or bf16, `auto` resolved for this machine
+
+
+def is_fewshot(path: Path) -> bool:
+    """Whether the recipe file is the few-shot base recipe or extends it (through any chain of `extends`)."""
+    seen: set[Path] = set()
+    while path is not None and path not in seen:
+        if path.stem == FEWSHOT_BASE:
+            return True
+        seen.add(path)
+        parent = (yaml.safe_load(path.read_text()) or {}).get("extends")
+        path = (path.parent / parent).resolve() if parent else None
+    return False
+
+
+def step_shape(recipe: Recipe, device: torch.device, fewshot: bool = False) -> StepShape:
+    """The model's classes, the image side, the batch and the precision a run of `recipe` trains with;
+    `fewshot`: as `cifarlab fewshot` trains it (HyperRule crop, the largest few-shot set as one batch)."""
+    num_classes = CLASSES.get(recipe.data.dataset, 10)
+    if fewshot:
+        side = recipe.fewshot.crop or resolution(32)[1]
+        batch = min(recipe.train.batch_size, max(recipe.fewshot.shots) * num_classes)
+    else:
+        side = recipe.augment.crop or recipe.augment.resize or 32
+        batch = recipe.train.batch_size
+    return StepShape(num_classes, side, batch, resolve_precision(recipe.train.precision, device))
+
+
+def recipe_speed(recipe: Recipe, steps: int, warmup: int, fewshot: bool = False) -> tuple[StepShape, float, float]:
+    """(shape, images/s, GFLOP/s) of the recipe's training step on the CPU, median over `steps` steps."""
+    device = torch.device("cpu")
+    torch.manual_seed(0)
+    shape = step_shape(recipe, device, fewshot)
+    model = build_model(replace(recipe, model=replace(recipe.model, weights=None)), shape.num_classes)
+    if recipe.model.init == "airbench":  # identity convs and the frozen whitening layer (no weight gradient)
+        images = torch.randint(0, 256, (512, 3, shape.side, shape.side), dtype=torch.uint8)
+        airbench_init_from_data(model, images, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), recipe.seed, sample=512)
+    memory_format = torch.channels_last if recipe.train.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    inputs = torch.randn(shape.batch_size, 3, shape.side, shape.side).contiguous(memory_format=memory_format)
+    labels = torch.randint(0, shape.num_classes, (shape.batch_size,))
+    few = min(FLOP_BATCH, shape.batch_size)
+    flops = step_flops(model, inputs[:few], labels[:few]) * shape.batch_size / few
+    lr = peak_lr(recipe.optim, shape.batch_size) if recipe.optim.lr != "find" else 1e-3
+    t = recipe.train
+    opt = Optimisation(model=model, optimizer=build_optimizer(model, recipe.optim, lr),
+                       loss=get_loss(t.loss, t.label_smoothing), device=device, precision=shape.precision,
+                       accumulate=t.accumulate, grad_clip=t.grad_clip, grad_clip_mode=t.grad_clip_mode,
+                       lookahead=Lookahead(model, total_steps=1000) if t.lookahead else None)
+    times = []
+    for i in range(warmup + steps):
+        start = time.perf_counter()
+        float(training_step(opt, inputs, labels, labels, lr, i).loss)  # sync: the step is done
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    return shape, shape.batch_size / seconds, flops / seconds / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipes", nargs="+", default=None, help="names as `cifarlab recipes` lists them "
+                        "(default: every one)")
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=1)
+    args = parser.parse_args()
+    shipped = shipped_recipes()
+    names = args.recipes or list(shipped)
+    unknown = [name for name in names if name not in shipped]
+    if unknown:
+        raise SystemExit(f"recipe_speed: unknown recipe(s) {', '.join(unknown)}; `cifarlab recipes` lists them")
+    peak = peak_gflops(torch.device("cpu"))
+    print(f"peak GFLOP/s on this CPU ({torch.get_num_threads()} threads): "
+          + ", ".join(f"{key} {value:.0f}" for key, value in peak.items()))
+    print("| recipe | model | side | batch | precision | img/s | GFLOP/s | % of conv peak |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in names:
+        recipe = load_recipe(shipped[name])
+        shape, rate, gflops = recipe_speed(recipe, args.steps, args.warmup, is_fewshot(shipped[name]))
+        share = gflops / peak[f"{shape.precision}_conv"]
+        print(f"| {name} | {recipe.model.name} | {shape.side} | {shape.batch_size} | {shape.precision} | "
+              f"{rate:,.1f} | {gflops:.0f} | {share:.0%} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

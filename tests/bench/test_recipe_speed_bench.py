@@ -1,0 +1,57 @@
+"""bench/recipe_speed.py: one training step per shipped recipe, at the recipe's own side, batch and precision."""
+
+import sys
+
+import pytest
+import torch
+
+from cifarlab.config.loader import load_recipe
+from cifarlab.config.shipped import shipped_recipes
+from tests.bench import load_bench_script
+
+
+def test_the_few_shot_recipes_are_the_base_and_those_extending_it_and_train_at_their_crop_and_set_size():
+    bench = load_bench_script("recipe_speed")
+    shipped = shipped_recipes()
+    assert {name for name, path in shipped.items() if bench.is_fewshot(path)} == {
+        "bit_fewshot", "bit_transfer_offline", "bit_transfer_offline_cpu"}
+    cpu = torch.device("cpu")
+    # The CPU transfer recipe: fewshot.crop 64, shots up to 10 of 10 classes in one batch under batch_size 128.
+    shape = bench.step_shape(load_recipe(shipped["bit_transfer_offline_cpu"]), cpu, fewshot=True)
+    assert (shape.side, shape.batch_size, shape.num_classes) == (64, 100, 10)
+    # bit_fewshot: the HyperRule's 128-pixel crop for CIFAR, shots up to 5.
+    shape = bench.step_shape(load_recipe(shipped["bit_fewshot"]), cpu, fewshot=True)
+    assert (shape.side, shape.batch_size) == (128, 50)
+    # A plain recipe: its crop (or 32), its batch, its classes, `auto` resolved to what this machine runs.
+    upstream = load_recipe(shipped["bit_upstream_cifar100_cpu"])
+    shape = bench.step_shape(upstream, cpu)
+    assert (shape.side, shape.batch_size, shape.num_classes) == (64, 256, 100)
+    assert upstream.train.precision == "auto" and shape.precision in ("fp32", "bf16")
+
+
+def test_the_table_has_a_row_per_recipe_with_a_share_of_the_peak_of_its_precision(monkeypatch, capsys):
+    bench = load_bench_script("recipe_speed")
+    # fp32 and bf16 peaks far apart, so each row shows which one it was divided by.
+    monkeypatch.setattr(bench, "peak_gflops", lambda device: {"fp32_matmul": 1.0, "fp32_conv": 1e6,
+                                                              "bf16_matmul": 1.0, "bf16_conv": 1e9})
+    monkeypatch.setattr(sys, "argv", ["recipe_speed.py", "--recipes", "quick", "fdu/dessilbi_cpu", "--steps", "1",
+                                      "--warmup", "0"])
+    bench.main()
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    header, *body = rows
+    assert [cell.strip() for cell in header][:2] == ["recipe", "model"]
+    cells = {row[0].strip(): [cell.strip() for cell in row] for row in body}
+    assert cells["quick"][1:5] == ["airbench94", "32", "512", "bf16"]  # fast94's explicit bf16
+    assert cells["fdu/dessilbi_cpu"][1:5] == ["vgg_a_bn", "32", "128", "fp32"]  # the recipe asks for fp32
+    for row in cells.values():
+        assert float(row[5].replace(",", "")) > 0 and float(row[6]) > 0
+        # GFLOP/s over a peak of 1e6 (fp32) or 1e9 (bf16): a tiny share, rounded to 0%.
+        assert row[7] == "0%"
+
+
+def test_an_unknown_recipe_name_is_refused_before_anything_is_measured(monkeypatch):
+    bench = load_bench_script("recipe_speed")
+    monkeypatch.setattr(bench, "peak_gflops", lambda device: pytest.fail("measured before checking the names"))
+    monkeypatch.setattr(sys, "argv", ["recipe_speed.py", "--recipes", "quick", "fast95"])
+    with pytest.raises(SystemExit, match=r"unknown recipe\(s\) fast95; `cifarlab recipes` lists them"):
+        bench.main()
