@@ -48,15 +48,6 @@ def conv_gflops(dtype: torch.dtype, device: torch.device, batch: int = 64, chann
     return flops / _median_seconds(lambda: F.conv2d(x, w, padding=1), repeats, device) / 1e9
 
 
-def forward_flops(model: torch.nn.Module, inputs: torch.Tensor) -> int:
-    """FLOPs of one forward pass without gradients (`torch.utils.flop_counter`)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(inputs)
-    return counter.get_total_flops()
-
-
 def step_flops(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> int:
     """FLOPs of one training step's forward and backward pass (`torch.utils.flop_counter`); gradients are cleared."""
     from torch.utils.flop_counter import FlopCounterMode

@@ -70,10 +70,9 @@ def run_cifarlab(recipe_path: str, seed: int, overrides: list[str], label: str =
 
 def training_flops_per_image(recipe_path: str, overrides: list[str]) -> float:
     """FLOPs of one forward and backward pass per training image of the recipe's model (fp32 count), averaged
-    over the run's epochs: progressive resizing's smaller early batches, the frozen parts (airbench's
-    whitening layer, its bias after model.whiten_bias_epochs) and train.select_hardest's scoring pass count
-    as they train."""
-    from cpu_peak import forward_flops, step_flops
+    over the run's epochs: progressive resizing's smaller early batches and the frozen parts (airbench's
+    whitening layer, its bias after model.whiten_bias_epochs) count as they train."""
+    from cpu_peak import step_flops
 
     from cifarlab.models import create
 
@@ -83,18 +82,11 @@ def training_flops_per_image(recipe_path: str, overrides: list[str]) -> float:
     if whiten is not None:
         whiten.weight.requires_grad_(False)
 
-    select = recipe.train.select_hardest
-
     def per_image(side: int, bias_trains: bool) -> float:
         if whiten is not None:
             whiten.bias.requires_grad_(bias_trains)
         inputs = torch.randn(16, 3, side, side)
-        step = step_flops(model, inputs, torch.zeros(16, dtype=torch.long)) / len(inputs)
-        if select is None or select >= 1.0:
-            return step
-        # train.select_hardest: a forward pass without gradients over the whole batch, then a training step
-        # on the chosen fraction of it.
-        return forward_flops(model, inputs) / len(inputs) + select * step
+        return step_flops(model, inputs, torch.zeros(16, dtype=torch.long)) / len(inputs)
 
     epochs = recipe.train.epochs
     full = recipe.augment.crop or recipe.augment.resize or 32

@@ -80,10 +80,6 @@ def test_flops_per_image_average_the_run_over_smaller_early_batches_and_a_frozen
     assert 0.70 < small / full < 0.82
     # A frozen whitening bias stops backpropagation at the first 3x3 conv: a few percent less.
     assert 0.90 < frozen / full < 0.99
-    # Selective backprop on half of each batch: a forward over the whole batch (about a third of a step)
-    # plus half a step.
-    selecting = per_image(train={"epochs": 8, "select_hardest": 0.5})
-    assert 0.78 < selecting / full < 0.90
 
 
 def test_share_of_peak_gives_the_rate_its_share_and_the_training_time_at_the_full_peak():

@@ -138,9 +138,6 @@ class TrainConfig:
     label_smoothing: float = bounded(0.0, 0.0, 1.0, help="share of the target spread evenly over all classes")
     ema_decay: Optional[float] = bounded(None, 0.0, 1.0, help="weight EMA, evaluated as its own model")
     lookahead: bool = setting(False, "airbench lookahead: every 5 steps pull towards slow weights, stronger late")
-    select_hardest: Optional[float] = bounded(None, 0.01, 1.0, help="train each step on this fraction of its batch, "
-                                              "the examples of highest loss in a forward pass without gradients "
-                                              "(selective backprop); null: the whole batch")
     device: str = setting("auto", "auto, cpu, cuda or cuda:N")
     threads: Optional[int] = bounded(None, 1, help="CPU threads for this run; default: the cores not already busy")
     eval_every: int = bounded(1, 1, help="epochs between validation passes")

@@ -96,7 +96,7 @@ class Trainer:
             model=self.model, forward=self._wrap(self.model), optimizer=self.optimizer,
             loss=get_loss(t.loss, t.label_smoothing), device=device, precision=t.precision, accumulate=t.accumulate,
             grad_clip=t.grad_clip, grad_clip_mode=t.grad_clip_mode, scaler=self.scaler, ema=self.ema,
-            lookahead=self.lookahead, select_hardest=t.select_hardest,
+            lookahead=self.lookahead,
         )
         self.progress = Progress()
         self.window = MetricsWindow(device)

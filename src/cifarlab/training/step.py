@@ -20,7 +20,6 @@ from cifarlab.errors import CifarlabError
 from cifarlab.training.averaging import Lookahead, ModelEMA
 from cifarlab.training.losses import LossFn
 from cifarlab.training.optim import set_lr
-from cifarlab.training.selection import hardest
 
 
 def has_bf16_units(device: torch.device) -> bool:
@@ -69,7 +68,6 @@ class Optimisation:
     scaler: Optional[torch.amp.GradScaler] = None  # fp16 only
     ema: Optional[ModelEMA] = None
     lookahead: Optional[Lookahead] = None
-    select_hardest: Optional[float] = None  # train on this fraction of each batch, the highest-loss examples
 
     def __post_init__(self):
         if self.forward is None:
@@ -94,11 +92,6 @@ def training_step(opt: Optimisation, inputs: torch.Tensor, targets: torch.Tensor
     opt.optimizer.zero_grad(set_to_none=True)
     scaler = opt.scaler
     ddp = isinstance(opt.forward, nn.parallel.DistributedDataParallel)
-    scored_logits = None
-    if opt.select_hardest is not None and opt.select_hardest < 1.0:
-        chosen, scored_logits = hardest(opt.forward, opt.model, inputs, targets, opt.select_hardest,
-                                        autocast_for(opt.device, opt.precision))
-        inputs, targets = inputs[chosen], targets[chosen]
     parts = list(zip(inputs.chunk(opt.accumulate), targets.chunk(opt.accumulate), labels.chunk(opt.accumulate)))
     losses, logits_seen = [], []
     for i, (x, y, _) in enumerate(parts):
@@ -128,7 +121,5 @@ def training_step(opt: Optimisation, inputs: torch.Tensor, targets: torch.Tensor
     if opt.lookahead is not None:
         opt.lookahead.step(opt.model, step + 1)
     all_logits = torch.cat(logits_seen) if len(logits_seen) > 1 else logits_seen[0]
-    if scored_logits is not None:  # the whole batch's logits, before the step, so top-1 counts every image
-        all_logits = scored_logits.detach()
     return StepResult(loss=torch.stack(losses).mean(), logits=all_logits,
                       correct=(all_logits.argmax(1) == labels).sum())
