@@ -2,12 +2,12 @@
 
 The per-recipe speed table: for each recipe `cifarlab recipes` lists, one training step as its run
 takes it — its model (random weights: pretrained ones cost the same arithmetic), image side
-(augment.crop or augment.resize; the few-shot recipes, bit_fewshot and those extending it, train at
-the HyperRule crop, 128 for CIFAR, or fewshot.crop), batch size (few-shot recipes: the largest
-few-shot set, shots x classes, as one batch), precision (`auto` resolved as the run resolves it),
-memory format, optimiser (Muon and SLBI included), loss and lookahead — timed for --steps steps on
-random inputs after --warmup steps. It prints img/s, the
-achieved GFLOP/s (FLOPs of forward and backward, `torch.utils.flop_counter`) and their share of this
+(augment.crop or augment.resize; the few-shot recipes, bit_fewshot and those extending it, as
+`cifarlab fewshot` runs them: the HyperRule's crop, 128 for CIFAR, or fewshot.crop), batch size (a
+few-shot set smaller than the batch is drawn with replacement, so a step still holds train.batch_size
+images), precision (`auto` resolved as the run resolves it), memory format, optimiser (Muon and SLBI
+included), loss and lookahead — timed for --steps steps on random inputs after --warmup steps. It
+prints img/s, the achieved GFLOP/s (FLOPs of forward and backward, `torch.utils.flop_counter`) and their share of this
 machine's convolution peak for the recipe's precision, measured in the same run (bench/cpu_peak.py).
 The data pipeline is not in it (bench/pipeline.py measures that), nor progressive resizing's smaller
 early epochs (bench/fast94.py averages a run over them).
@@ -26,21 +26,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpu_peak import peak_gflops, step_flops  # noqa: E402
 
-from cifarlab.config.loader import load_recipe  # noqa: E402
+from cifarlab.config.loader import load_recipe, recipe_files  # noqa: E402
 from cifarlab.config.recipe import Recipe  # noqa: E402
 from cifarlab.config.shipped import shipped_recipes  # noqa: E402
+from cifarlab.experiments.fewshot import run_recipe_for  # noqa: E402
 from cifarlab.experiments.run import build_model  # noqa: E402
 from cifarlab.models.whitening import airbench_init_from_data  # noqa: E402
 from cifarlab.training.averaging import Lookahead  # noqa: E402
 from cifarlab.training.losses import get_loss  # noqa: E402
 from cifarlab.training.optim import build_optimizer, peak_lr  # noqa: E402
 from cifarlab.training.step import Optimisation, resolve_precision, training_step  # noqa: E402
-from cifarlab.transfer.hyperrule import resolution  # noqa: E402
 
 CLASSES = {"cifar10": 10, "cifar100": 100}
 FEWSHOT_BASE = "bit_fewshot"  # the recipe `cifarlab fewshot` builds on: recipes extending it train few-shot sets
@@ -58,35 +57,31 @@ class StepShape:
 
 
 def is_fewshot(path: Path) -> bool:
-    """Whether the recipe file is the few-shot base recipe or extends it (through any chain of `extends`)."""
-    seen: set[Path] = set()
-    while path is not None and path not in seen:
-        if path.stem == FEWSHOT_BASE:
-            return True
-        seen.add(path)
-        parent = (yaml.safe_load(path.read_text()) or {}).get("extends")
-        path = (path.parent / parent).resolve() if parent else None
-    return False
+    """Whether the recipe file is the few-shot base recipe or builds on it (through its `extends`)."""
+    return any(layer.stem == FEWSHOT_BASE for layer in recipe_files(path))
 
 
-def step_shape(recipe: Recipe, device: torch.device, fewshot: bool = False) -> StepShape:
-    """The model's classes, the image side, the batch and the precision a run of `recipe` trains with;
-    `fewshot`: as `cifarlab fewshot` trains it (HyperRule crop, the largest few-shot set as one batch)."""
+def training_recipe(path: Path) -> Recipe:
+    """The recipe a run of `path` trains with: a few-shot recipe as `cifarlab fewshot` runs its largest set."""
+    recipe = load_recipe(path)
+    if not is_fewshot(path):
+        return recipe
     num_classes = CLASSES.get(recipe.data.dataset, 10)
-    if fewshot:
-        side = recipe.fewshot.crop or resolution(32)[1]
-        batch = min(recipe.train.batch_size, max(recipe.fewshot.shots) * num_classes)
-    else:
-        side = recipe.augment.crop or recipe.augment.resize or 32
-        batch = recipe.train.batch_size
-    return StepShape(num_classes, side, batch, resolve_precision(recipe.train.precision, device))
+    return run_recipe_for(recipe, "scratch", max(recipe.fewshot.shots), recipe.seed, num_classes, image_size=32)
 
 
-def recipe_speed(recipe: Recipe, steps: int, warmup: int, fewshot: bool = False) -> tuple[StepShape, float, float]:
+def step_shape(recipe: Recipe, device: torch.device) -> StepShape:
+    """The model's classes, the image side, the batch and the precision a run of `recipe` trains with."""
+    side = recipe.augment.crop or recipe.augment.resize or 32
+    return StepShape(CLASSES.get(recipe.data.dataset, 10), side, recipe.train.batch_size,
+                     resolve_precision(recipe.train.precision, device))
+
+
+def recipe_speed(recipe: Recipe, steps: int, warmup: int) -> tuple[StepShape, float, float]:
     """(shape, images/s, GFLOP/s) of the recipe's training step on the CPU, median over `steps` steps."""
     device = torch.device("cpu")
     torch.manual_seed(0)
-    shape = step_shape(recipe, device, fewshot)
+    shape = step_shape(recipe, device)
     model = build_model(replace(recipe, model=replace(recipe.model, weights=None)), shape.num_classes)
     if recipe.model.init == "airbench":  # identity convs and the frozen whitening layer (no weight gradient)
         images = torch.randint(0, 256, (512, 3, shape.side, shape.side), dtype=torch.uint8)
@@ -131,8 +126,8 @@ def main() -> None:
     print("| recipe | model | side | batch | precision | img/s | GFLOP/s | % of conv peak |")
     print("|---|---|---|---|---|---|---|---|")
     for name in names:
-        recipe = load_recipe(shipped[name])
-        shape, rate, gflops = recipe_speed(recipe, args.steps, args.warmup, is_fewshot(shipped[name]))
+        recipe = training_recipe(shipped[name])
+        shape, rate, gflops = recipe_speed(recipe, args.steps, args.warmup)
         share = gflops / peak[f"{shape.precision}_conv"]
         print(f"| {name} | {recipe.model.name} | {shape.side} | {shape.batch_size} | {shape.precision} | "
               f"{rate:,.1f} | {gflops:.0f} | {share:.0%} |", flush=True)

@@ -10,20 +10,22 @@ from cifarlab.config.shipped import shipped_recipes
 from tests.bench import load_bench_script
 
 
-def test_the_few_shot_recipes_are_the_base_and_those_extending_it_and_train_at_their_crop_and_set_size():
+def test_the_few_shot_recipes_are_the_base_and_those_extending_it_and_train_as_cifarlab_fewshot_runs_them():
     bench = load_bench_script("recipe_speed")
     shipped = shipped_recipes()
     assert {name for name, path in shipped.items() if bench.is_fewshot(path)} == {
         "bit_fewshot", "bit_transfer_offline", "bit_transfer_offline_cpu"}
     cpu = torch.device("cpu")
-    # The CPU transfer recipe: fewshot.crop 64, shots up to 10 of 10 classes in one batch under batch_size 128.
-    shape = bench.step_shape(load_recipe(shipped["bit_transfer_offline_cpu"]), cpu, fewshot=True)
-    assert (shape.side, shape.batch_size, shape.num_classes) == (64, 100, 10)
-    # bit_fewshot: the HyperRule's 128-pixel crop for CIFAR, shots up to 5.
-    shape = bench.step_shape(load_recipe(shipped["bit_fewshot"]), cpu, fewshot=True)
-    assert (shape.side, shape.batch_size) == (128, 50)
+    # The CPU transfer recipe: fewshot.crop 64; its 10-shot set of 100 images is drawn with replacement into
+    # whole batches of train.batch_size 128, as the batch pipeline does for any set smaller than a batch.
+    shape = bench.step_shape(bench.training_recipe(shipped["bit_transfer_offline_cpu"]), cpu)
+    assert (shape.side, shape.batch_size, shape.num_classes) == (64, 128, 10)
+    # bit_fewshot: the HyperRule's 128-pixel crop for CIFAR, BiT's batch of 512.
+    shape = bench.step_shape(bench.training_recipe(shipped["bit_fewshot"]), cpu)
+    assert (shape.side, shape.batch_size) == (128, 512)
     # A plain recipe: its crop (or 32), its batch, its classes, `auto` resolved to what this machine runs.
-    upstream = load_recipe(shipped["bit_upstream_cifar100_cpu"])
+    upstream = bench.training_recipe(shipped["bit_upstream_cifar100_cpu"])
+    assert upstream == load_recipe(shipped["bit_upstream_cifar100_cpu"])
     shape = bench.step_shape(upstream, cpu)
     assert (shape.side, shape.batch_size, shape.num_classes) == (64, 256, 100)
     assert upstream.train.precision == "auto" and shape.precision in ("fp32", "bf16")

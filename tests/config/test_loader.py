@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cifarlab.config import Recipe, load_recipe, recipe_from_dict, recipe_to_dict, recipe_to_yaml, shipped
-from cifarlab.config.loader import save_recipe
+from cifarlab.config.loader import recipe_files, save_recipe
 from cifarlab.config.shipped import RECIPES_DIR
 from cifarlab.errors import CifarlabError
 
@@ -49,6 +49,15 @@ def test_extends_list_applies_parents_in_order_then_the_file(tmp_path):
     leaf = write(tmp_path / "leaf.yaml", "extends: [a.yaml, b.yaml]\ntrain: {batch_size: 64}\n")
     recipe = load_recipe(leaf)
     assert (recipe.seed, recipe.train.epochs, recipe.train.batch_size) == (2, 3.0, 64)
+
+
+def test_recipe_files_lists_every_file_a_recipe_builds_on_base_first(tmp_path):
+    write(tmp_path / "a.yaml", "seed: 1\n")
+    write(tmp_path / "sub" / "b.yaml", "extends: ../a.yaml\n")
+    leaf = write(tmp_path / "leaf.yaml", "extends: [sub/b.yaml, a.yaml]\n")
+    assert [p.relative_to(tmp_path).as_posix() for p in recipe_files(leaf)] == [
+        "a.yaml", "sub/b.yaml", "a.yaml", "leaf.yaml"]
+    assert [p.stem for p in recipe_files("quick")] == ["fast94", "fast94_muon", "quick"]  # a shipped name
 
 
 def test_deep_merge_merges_mappings_and_replaces_lists_and_scalars(tmp_path):

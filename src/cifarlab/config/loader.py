@@ -53,6 +53,11 @@ def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = (), *, check
     return recipe
 
 
+def recipe_files(path: str | os.PathLike) -> list[Path]:
+    """The files the recipe file (or shipped recipe name) `path` is built from, through its `extends`, base first."""
+    return [layer_path for layer_path, _ in _layers(resolve_recipe(path), ())]
+
+
 def recipe_from_dict(data: dict, source: str = "a mapping", *, check_machine: bool = True) -> Recipe:
     """Validate a plain (already merged) mapping and build the Recipe it describes."""
     recipe = _build(Recipe, data, "", lambda key: source)
