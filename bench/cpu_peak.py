@@ -19,8 +19,10 @@ import torch
 import torch.nn.functional as F
 
 
-def _median_seconds(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    fn()  # warm-up: kernel selection, allocation
+def median_seconds(fn: Callable[[], object], repeats: int, device: torch.device, warmup: int = 1) -> float:
+    """Median wall time of `fn` over `repeats` calls after `warmup` untimed ones (kernel selection, allocation)."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
@@ -36,7 +38,7 @@ def _median_seconds(fn: Callable[[], object], repeats: int, device: torch.device
 def matmul_gflops(dtype: torch.dtype, device: torch.device, size: int = 2048, repeats: int = 5) -> float:
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
-    return 2 * size**3 / _median_seconds(lambda: a @ b, repeats, device) / 1e9
+    return 2 * size**3 / median_seconds(lambda: a @ b, repeats, device) / 1e9
 
 
 def conv_gflops(dtype: torch.dtype, device: torch.device, batch: int = 64, channels: int = 128, side: int = 32,
@@ -45,7 +47,7 @@ def conv_gflops(dtype: torch.dtype, device: torch.device, batch: int = 64, chann
     x = torch.randn(batch, channels, side, side, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
     w = torch.randn(channels, channels, 3, 3, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
     flops = 2 * batch * channels * channels * 9 * side * side
-    return flops / _median_seconds(lambda: F.conv2d(x, w, padding=1), repeats, device) / 1e9
+    return flops / median_seconds(lambda: F.conv2d(x, w, padding=1), repeats, device) / 1e9
 
 
 def step_flops(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> int:

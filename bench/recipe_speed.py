@@ -19,16 +19,15 @@ early epochs (bench/fast94.py averages a run over them).
 from __future__ import annotations
 
 import argparse
-import statistics
+import itertools
 import sys
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_peak import peak_gflops, step_flops  # noqa: E402
+from cpu_peak import median_seconds, peak_gflops, step_flops  # noqa: E402
 
 from cifarlab.config.loader import load_recipe, recipe_files  # noqa: E402
 from cifarlab.config.recipe import Recipe  # noqa: E402
@@ -98,13 +97,9 @@ def recipe_speed(recipe: Recipe, steps: int, warmup: int) -> tuple[StepShape, fl
                        loss=get_loss(t.loss, t.label_smoothing), device=device, precision=shape.precision,
                        accumulate=t.accumulate, grad_clip=t.grad_clip, grad_clip_mode=t.grad_clip_mode,
                        lookahead=Lookahead(model, total_steps=1000) if t.lookahead else None)
-    times = []
-    for i in range(warmup + steps):
-        start = time.perf_counter()
-        float(training_step(opt, inputs, labels, labels, lr, i).loss)  # sync: the step is done
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
+    step = itertools.count()
+    seconds = median_seconds(lambda: float(training_step(opt, inputs, labels, labels, lr, next(step)).loss),
+                             steps, device, warmup)  # float(): the step is done when timed
     return shape, shape.batch_size / seconds, flops / seconds / 1e9
 
 

@@ -13,15 +13,14 @@ the achieved GFLOP/s, printed as a share of this machine's peak measured in the 
 from __future__ import annotations
 
 import argparse
-import statistics
+import itertools
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_peak import peak_gflops, step_flops  # noqa: E402
+from cpu_peak import median_seconds, peak_gflops, step_flops  # noqa: E402
 
 from cifarlab.models import create, names  # noqa: E402
 from cifarlab.training.losses import get_loss  # noqa: E402
@@ -37,13 +36,9 @@ def images_per_second(name: str, precision: str, batch: int, steps: int, warmup:
     flops = step_flops(model, inputs, labels)
     opt = Optimisation(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
                        loss=get_loss("cross_entropy"), device=torch.device("cpu"), precision=precision)
-    times = []
-    for i in range(warmup + steps):
-        start = time.perf_counter()
-        float(training_step(opt, inputs, labels, labels, 0.01, i).loss)  # sync: the step is done
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
+    step = itertools.count()
+    seconds = median_seconds(lambda: float(training_step(opt, inputs, labels, labels, 0.01, next(step)).loss),
+                             steps, torch.device("cpu"), warmup)  # float(): the step is done when timed
     return batch / seconds, flops / seconds / 1e9
 
 
