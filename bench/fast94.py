@@ -103,16 +103,16 @@ def training_flops_per_image(recipe_path: str, overrides: list[str]) -> float:
 
 def share_of_peak(rows: list[dict], who: str, flops_per_image: float, peak_gflops: float) -> str:
     """Achieved GFLOP/s over training (images trained = steps x batch) and its share of `peak_gflops`."""
-    chosen = [r for r in rows if r["who"] == who]
-    rates = [flops_per_image * r["steps"] * r["batch_size"] / r["train_s"] / 1e9 for r in chosen if r["train_s"] > 0]
-    if not rates:
+    timed = [r for r in rows if r["who"] == who and r["train_s"] > 0]
+    if not timed:
         return f"{who}: no timed runs"
-    rate = statistics.median(rates)
+    gigaflops = [flops_per_image * r["steps"] * r["batch_size"] / 1e9 for r in timed]  # each run's work
+    rate = statistics.median(work / r["train_s"] for work, r in zip(gigaflops, timed))
     # The floor: the same FLOPs at 100% of the measured peak. A time target below it cannot be met on this
     # machine by faster kernels alone, only by training on fewer FLOPs.
-    floors = [flops_per_image * r["steps"] * r["batch_size"] / (peak_gflops * 1e9) for r in chosen if r["train_s"] > 0]
+    floor = statistics.median(work / peak_gflops for work in gigaflops)
     return (f"{who:9s} achieved {rate:.0f} GFLOP/s over training (median), {rate / peak_gflops:.0%} of the bf16 conv "
-            f"peak {peak_gflops:.0f}; at 100% of that peak its training would take {statistics.median(floors):.0f} s")
+            f"peak {peak_gflops:.0f}; at 100% of that peak its training would take {floor:.0f} s")
 
 
 def airbench_data(folder: Path) -> Path:
