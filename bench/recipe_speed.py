@@ -6,9 +6,9 @@ takes it — its model (random weights: pretrained ones cost the same arithmetic
 `cifarlab fewshot` runs them: the HyperRule's crop, 128 for CIFAR, or fewshot.crop), batch size (a
 few-shot set smaller than the batch is drawn with replacement, so a step still holds train.batch_size
 images), precision (`auto` resolved as the run resolves it), memory format, optimiser (Muon and SLBI
-included), loss and lookahead — timed for --steps steps on random inputs after --warmup steps. It
-prints img/s, the achieved GFLOP/s (FLOPs of forward and backward, `torch.utils.flop_counter`) and their share of this
-machine's convolution peak for the recipe's precision, measured in the same run (bench/cpu_peak.py).
+included), loss, lookahead and memory allocator (`train.allocator`, applied for the whole process) —
+timed for --steps steps on random inputs after --warmup steps. It prints img/s, the achieved GFLOP/s
+(FLOPs of forward and backward, `torch.utils.flop_counter`) and their share of this machine's convolution peak for the recipe's precision, measured in the same run (bench/cpu_peak.py).
 The data pipeline is not in it (bench/pipeline.py measures that), nor progressive resizing's smaller
 early epochs (bench/fast94.py averages a run over them).
 
@@ -35,6 +35,7 @@ from cifarlab.config.shipped import shipped_recipes  # noqa: E402
 from cifarlab.experiments.fewshot import run_recipe_for  # noqa: E402
 from cifarlab.experiments.run import build_model  # noqa: E402
 from cifarlab.models.whitening import airbench_init_from_data  # noqa: E402
+from cifarlab.training.allocator import apply_allocator_setting  # noqa: E402
 from cifarlab.training.averaging import Lookahead  # noqa: E402
 from cifarlab.training.losses import get_loss  # noqa: E402
 from cifarlab.training.optim import build_optimizer, peak_lr  # noqa: E402
@@ -109,7 +110,10 @@ def main() -> None:
                         "(default: every one)")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--allocator", choices=["auto", "system"], default="auto",
+                        help="train.allocator for every recipe (process-wide; bench/allocator.py compares the two)")
     args = parser.parse_args()
+    apply_allocator_setting(args.allocator)  # as a run applies its recipe's train.allocator
     shipped = shipped_recipes()
     names = args.recipes or list(shipped)
     unknown = [name for name in names if name not in shipped]

@@ -4,7 +4,8 @@ The table a user reads before choosing a model. Each model trains with SGD on ra
 (the data path is not measured here: see bench/pipeline.py) for --steps steps after --warmup steps;
 the FLOPs of one step (forward and backward, `torch.utils.flop_counter`) divided by its time give
 the achieved GFLOP/s, printed as a share of this machine's peak measured in the same run
-(bench/cpu_peak.py).
+(bench/cpu_peak.py). Freed memory stays in the process, as in a run (`train.allocator: auto`;
+`--allocator system` for the C library's defaults).
 
     python bench/zoo_speed.py                          # every model, fp32 and bf16
     python bench/zoo_speed.py --models resnet18 vgg11_bn --steps 5
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpu_peak import median_seconds, peak_gflops, step_flops  # noqa: E402
 
 from cifarlab.models import create, names  # noqa: E402
+from cifarlab.training.allocator import apply_allocator_setting  # noqa: E402
 from cifarlab.training.losses import get_loss  # noqa: E402
 from cifarlab.training.step import Optimisation, training_step  # noqa: E402
 
@@ -49,7 +51,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--allocator", choices=["auto", "system"], default="auto",
+                        help="train.allocator, as a run applies it (process-wide)")
     args = parser.parse_args()
+    apply_allocator_setting(args.allocator)
     peak = peak_gflops(torch.device("cpu"))
     print(f"peak GFLOP/s on this CPU ({torch.get_num_threads()} threads): "
           + ", ".join(f"{key} {value:.0f}" for key, value in peak.items()))

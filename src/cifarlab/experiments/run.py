@@ -43,6 +43,7 @@ from cifarlab.resources import (
     warn_if_oversubscribed,
 )
 from cifarlab.training import checkpoint as ckpt_io
+from cifarlab.training.allocator import apply_allocator_setting
 from cifarlab.training.callbacks import Callback
 from cifarlab.training.distributed import Placement, barrier, setup, teardown
 from cifarlab.training.freezing import freezing_callbacks
@@ -113,6 +114,7 @@ def run_recipe(recipe: Recipe, resume: Optional[Path] = None, stop_after: Option
     threads = recipe.train.threads or (None if "OMP_NUM_THREADS" in os.environ else free_cores())
     if threads:  # an explicit OMP_NUM_THREADS is the user's choice: keep it unless the recipe names one
         torch.set_num_threads(threads)
+    apply_allocator_setting(recipe.train.allocator)
     place = setup(recipe.train.device)
     try:
         return _run(recipe, place, resume, stop_after, progress_stream, model, dataset, list(callbacks),

@@ -37,6 +37,8 @@ from cifarlab.training.step import Optimisation, autocast_for, training_step
 
 # Recipe sections that do not change the trained weights: editing them does not stop a resume.
 _NOT_TRAINING = ("name", "description", "out_dir", "eval", "log")
+# Single keys of the same kind: how the C library hands out memory changes speed, not a single value.
+_NOT_TRAINING_KEYS = ("train.allocator",)
 
 
 def training_values(recipe: Recipe) -> dict:
@@ -52,7 +54,7 @@ def training_values(recipe: Recipe) -> dict:
             flat[prefix] = value
 
     walk({k: v for k, v in recipe_to_dict(recipe).items() if k not in _NOT_TRAINING}, "")
-    return flat
+    return {key: value for key, value in flat.items() if key not in _NOT_TRAINING_KEYS}
 
 
 def changed_keys(saved: dict, recipe: Recipe) -> list[str]:

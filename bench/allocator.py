@@ -1,0 +1,91 @@
+"""CPU training steps with `train.allocator: auto` (freed memory kept in the process) against the C
+library's defaults (`system`), measured in the same invocation.
+
+Each measurement is a fresh process (glibc's settings cannot be undone inside one), alternating the
+two settings round by round so a change in the machine's load hits both; it times the recipe's
+training step as bench/recipe_speed.py does, after --warmup steps (the heap settles in 2-3 steps),
+and reports the process's minor page faults and system CPU time. The table gives medians over the
+rounds and the ratio auto / system.
+
+    python bench/allocator.py                          # six recipes, 3 rounds (about 10 minutes here)
+    python bench/allocator.py --recipes quick fast94 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+MODES = ("auto", "system")
+DEFAULT_RECIPES = ["quick", "fast94", "fdu/resnet18", "dl4ds/cpu/scratch", "bit_transfer_offline_cpu",
+                   "bit_transfer_offline"]
+
+
+def measure_child(name: str, mode: str, steps: int, warmup: int) -> None:
+    """In a fresh process: apply `mode`, time the recipe's step, print one JSON line."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from recipe_speed import recipe_speed, training_recipe
+
+    from cifarlab.config.shipped import shipped_recipes
+    from cifarlab.training.allocator import apply_allocator_setting
+
+    applied = apply_allocator_setting(mode)
+    shape, rate, _ = recipe_speed(training_recipe(shipped_recipes()[name]), steps, warmup)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"applied": applied, "img_s": rate, "faults": usage.ru_minflt, "sys_s": usage.ru_stime,
+                      "peak_mib": usage.ru_maxrss / 1024, "batch": shape.batch_size, "precision": shape.precision}))
+
+
+def measure(name: str, mode: str, steps: int, warmup: int) -> dict:
+    command = [sys.executable, __file__, "--child", name, mode, "--steps", str(steps), "--warmup", str(warmup)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def median(runs: dict[str, list[dict]], mode: str, key: str) -> float:
+    return statistics.median(run[key] for run in runs[mode])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES, help="names as `cifarlab recipes` lists them")
+    parser.add_argument("--rounds", type=int, default=3, help="processes per setting; the table gives medians")
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--child", nargs=2, metavar=("RECIPE", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        measure_child(args.child[0], args.child[1], args.steps, args.warmup)
+        return
+    from cifarlab.config.shipped import shipped_recipes
+
+    unknown = [name for name in args.recipes if name not in shipped_recipes()]
+    if unknown:
+        raise SystemExit(f"allocator: unknown recipe(s) {', '.join(unknown)}; `cifarlab recipes` lists them")
+    print(f"{args.rounds} rounds of {args.steps} timed steps after {args.warmup} warm-up steps; medians")
+    print("| recipe | batch | precision | img/s auto | img/s system | ratio | minor faults auto / system | "
+          "system CPU s auto / system | peak MiB auto / system |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in args.recipes:
+        runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
+        for round_index in range(args.rounds):
+            order = MODES if round_index % 2 == 0 else MODES[::-1]
+            for mode in order:
+                runs[mode].append(measure(name, mode, args.steps, args.warmup))
+
+        first = runs["auto"][0]
+        ratio = median(runs, "auto", "img_s") / median(runs, "system", "img_s")
+        print(f"| {name} | {first['batch']} | {first['precision']} | {median(runs, 'auto', 'img_s'):,.1f} | "
+              f"{median(runs, 'system', 'img_s'):,.1f} | {ratio:.2f}x | "
+              f"{median(runs, 'auto', 'faults'):,.0f} / {median(runs, 'system', 'faults'):,.0f} | "
+              f"{median(runs, 'auto', 'sys_s'):.1f} / {median(runs, 'system', 'sys_s'):.1f} | "
+              f"{median(runs, 'auto', 'peak_mib'):,.0f} / {median(runs, 'system', 'peak_mib'):,.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""bench/allocator.py: the same recipe's training step with freed memory kept in the process and with the
+C library's defaults, each in fresh processes, and the ratio."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from cifarlab.training.allocator import glibc_available
+from tests.bench import BENCH_DIR, load_bench_script
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCH_DIR / "allocator.py"), *args], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_a_child_applies_its_setting_and_reports_its_step():
+    bench = load_bench_script("allocator")
+    auto = bench.measure("quick", "auto", steps=1, warmup=1)
+    system = bench.measure("quick", "system", steps=1, warmup=1)
+    assert auto["applied"] is glibc_available() and system["applied"] is False
+    for run in (auto, system):
+        assert run["img_s"] > 0 and run["batch"] == 512 and run["faults"] > 0 and run["peak_mib"] > 100
+
+
+@pytest.mark.skipif(not glibc_available(), reason="the two settings differ only under glibc")
+def test_the_table_gives_both_rates_and_their_ratio():
+    out = _run("--recipes", "quick", "--rounds", "1", "--steps", "1", "--warmup", "2")
+    assert out.returncode == 0, out.stderr
+    row = next(line for line in out.stdout.splitlines() if line.startswith("| quick |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    auto, system, ratio = float(cells[3].replace(",", "")), float(cells[4].replace(",", "")), cells[5]
+    assert ratio == f"{auto / system:.2f}x"
+    faults_auto, faults_system = (int(x.replace(",", "")) for x in re.findall(r"[\d,]+", cells[6]))
+    assert faults_auto < faults_system  # the point of the setting, visible even in one short step
+
+
+def test_an_unknown_recipe_is_named():
+    out = _run("--recipes", "quick", "no_such_recipe")
+    assert out.returncode != 0 and "no_such_recipe" in out.stderr and "cifarlab recipes" in out.stderr
