@@ -7,18 +7,25 @@ training step as bench/recipe_speed.py does, after --warmup steps (the heap sett
 and reports the process's minor page faults and system CPU time. The table gives medians over the
 rounds and the ratio auto / system.
 
+With --train, each measurement is instead a whole `cifarlab train` run of a recipe file (data
+pipeline, validation and checkpoints included; no final test evaluation), and the table compares
+training times as the run's report counts them.
+
     python bench/allocator.py                          # six recipes, 3 rounds (about 10 minutes here)
     python bench/allocator.py --recipes quick fast94 --rounds 5
+    python bench/allocator.py --train configs/fast94.yaml train.epochs=1 --rounds 2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 MODES = ("auto", "system")
@@ -47,6 +54,43 @@ def measure(name: str, mode: str, steps: int, warmup: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def train_once(recipe_file: str, mode: str, overrides: list[str], out_dir: Path, name: str) -> dict:
+    """One `cifarlab train` in a fresh process: its training seconds (the sum of its epochs' times,
+    as the report counts them) and the process's page faults, system CPU time and peak memory."""
+    command = [sys.executable, "-m", "cifarlab", "train", recipe_file, f"train.allocator={mode}", f"out_dir={out_dir}",
+               f"name={name}", "log.sinks=[jsonl]", "eval.test=false", *overrides]
+    errors = out_dir / f"{name}.stderr"
+    with open(errors, "w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own resource usage
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"allocator: `{' '.join(command)}` failed:\n{errors.read_text()[-2000:]}")
+    records = [json.loads(line) for line in (out_dir / name / "metrics.jsonl").read_text().splitlines()]
+    seconds = sum(r["time_s"] for r in records if r["kind"] == "epoch")
+    return {"train_s": seconds, "faults": usage.ru_minflt, "sys_s": usage.ru_stime, "peak_mib": usage.ru_maxrss / 1024}
+
+
+def compare_training(recipe_file: str, overrides: list[str], rounds: int) -> None:
+    """Whole training runs of one recipe, alternating the two settings, and their median times."""
+    runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
+    with tempfile.TemporaryDirectory(prefix="cifarlab-allocator-") as scratch:
+        for round_index in range(rounds):
+            for mode in MODES if round_index % 2 == 0 else MODES[::-1]:
+                runs[mode].append(train_once(recipe_file, mode, overrides, Path(scratch), f"{mode}{round_index}"))
+    print(f"{rounds} whole runs per setting, alternating; medians")
+    print("| run | training s auto | training s system | time ratio auto / system | minor faults auto / system | "
+          "system CPU s auto / system | peak MiB auto / system |")
+    print("|---|---|---|---|---|---|---|")
+    ratio = median(runs, "auto", "train_s") / median(runs, "system", "train_s")
+    print(f"| {' '.join([recipe_file, *overrides])} | {median(runs, 'auto', 'train_s'):.1f} | "
+          f"{median(runs, 'system', 'train_s'):.1f} | {ratio:.2f} | "
+          f"{median(runs, 'auto', 'faults'):,.0f} / {median(runs, 'system', 'faults'):,.0f} | "
+          f"{median(runs, 'auto', 'sys_s'):.1f} / {median(runs, 'system', 'sys_s'):.1f} | "
+          f"{median(runs, 'auto', 'peak_mib'):,.0f} / {median(runs, 'system', 'peak_mib'):,.0f} |", flush=True)
+    for mode in MODES:
+        print(f"{mode}: training s " + ", ".join(f"{run['train_s']:.1f}" for run in runs[mode]))
+
+
 def median(runs: dict[str, list[dict]], mode: str, key: str) -> float:
     return statistics.median(run[key] for run in runs[mode])
 
@@ -57,10 +101,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="processes per setting; the table gives medians")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--train", nargs="+", metavar="RECIPE_FILE [KEY=VALUE]",
+                        help="compare whole `cifarlab train` runs of this recipe file (with these overrides)")
     parser.add_argument("--child", nargs=2, metavar=("RECIPE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         measure_child(args.child[0], args.child[1], args.steps, args.warmup)
+        return
+    if args.train:
+        compare_training(args.train[0], args.train[1:], args.rounds)
         return
     from cifarlab.config.shipped import shipped_recipes
 

@@ -1,19 +1,21 @@
 """Training throughput of every shipped recipe on this machine, at the recipe's own settings.
 
-The per-recipe speed table: for each recipe `cifarlab recipes` lists, one training step as its run
-takes it — its model (random weights: pretrained ones cost the same arithmetic), image side
-(augment.crop or augment.resize; the few-shot recipes, bit_fewshot and those extending it, as
-`cifarlab fewshot` runs them: the HyperRule's crop, 128 for CIFAR, or fewshot.crop), batch size (a
-few-shot set smaller than the batch is drawn with replacement, so a step still holds train.batch_size
-images), precision (`auto` resolved as the run resolves it), memory format, optimiser (Muon and SLBI
-included), loss, lookahead and memory allocator (`train.allocator`, applied for the whole process) —
-timed for --steps steps on random inputs after --warmup steps. It prints img/s, the achieved GFLOP/s
-(FLOPs of forward and backward, `torch.utils.flop_counter`) and their share of this machine's convolution peak for the recipe's precision, measured in the same run (bench/cpu_peak.py).
-The data pipeline is not in it (bench/pipeline.py measures that), nor progressive resizing's smaller
-early epochs (bench/fast94.py averages a run over them).
+The per-recipe speed table: for each recipe `cifarlab recipes` lists, one training step as its run takes
+it — its model (random weights: pretrained ones cost the same arithmetic), image side (augment.crop or
+augment.resize; the few-shot recipes, bit_fewshot and those extending it, as `cifarlab fewshot` runs
+them: the HyperRule's crop, 128 for CIFAR, or fewshot.crop), batch size (a few-shot set smaller than the
+batch is drawn with replacement, so a step still holds train.batch_size images), precision (`auto`
+resolved as the run resolves it), memory format, optimiser (Muon and SLBI included), loss, lookahead and
+memory allocator (`train.allocator`, applied for the whole process) — timed for --steps steps on random
+inputs after --warmup steps. It prints img/s, the achieved GFLOP/s (FLOPs of forward and backward,
+`torch.utils.flop_counter`) and their share of this machine's convolution peak for the recipe's
+precision, measured in the same run (bench/cpu_peak.py). The data pipeline is not in it
+(bench/pipeline.py measures that), nor progressive resizing's smaller early epochs (bench/fast94.py
+averages a run over them).
 
     python bench/recipe_speed.py                       # every shipped recipe (about 15 minutes here)
     python bench/recipe_speed.py --recipes quick fast94 --steps 3
+    python bench/recipe_speed.py --recipes bit_fewshot --accumulate 8   # the batch of 512 as 8 x 64
 """
 
 from __future__ import annotations
@@ -112,6 +114,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--allocator", choices=["auto", "system"], default="auto",
                         help="train.allocator for every recipe (process-wide; bench/allocator.py compares the two)")
+    parser.add_argument("--accumulate", type=int, default=None,
+                        help="train.accumulate for every recipe: each step in this many micro-batches, to see whether "
+                             "splitting a large batch pays on this machine (default: the recipe's own)")
     args = parser.parse_args()
     apply_allocator_setting(args.allocator)  # as a run applies its recipe's train.allocator
     shipped = shipped_recipes()
@@ -126,9 +131,16 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name in names:
         recipe = training_recipe(shipped[name])
+        if args.accumulate:
+            if recipe.train.batch_size % args.accumulate:
+                raise SystemExit(f"recipe_speed: {name}'s batch of {recipe.train.batch_size} does not split into "
+                                 f"{args.accumulate} equal micro-batches; choose a divisor of it")
+            recipe = replace(recipe, train=replace(recipe.train, accumulate=args.accumulate))
         shape, rate, gflops = recipe_speed(recipe, args.steps, args.warmup)
         share = gflops / peak[f"{shape.precision}_conv"]
-        print(f"| {name} | {recipe.model.name} | {shape.side} | {shape.batch_size} | {shape.precision} | "
+        parts = recipe.train.accumulate
+        batch = f"{shape.batch_size}" if parts == 1 else f"{shape.batch_size} ({parts} x {shape.batch_size // parts})"
+        print(f"| {name} | {recipe.model.name} | {shape.side} | {batch} | {shape.precision} | "
               f"{rate:,.1f} | {gflops:.0f} | {share:.0%} |", flush=True)
 
 

@@ -41,3 +41,23 @@ def test_the_table_gives_both_rates_and_their_ratio():
 def test_an_unknown_recipe_is_named():
     out = _run("--recipes", "quick", "no_such_recipe")
     assert out.returncode != 0 and "no_such_recipe" in out.stderr and "cifarlab recipes" in out.stderr
+
+
+def test_whole_training_runs_are_compared_by_their_training_time(cifar10):
+    quick = str(BENCH_DIR.parent / "configs" / "quick.yaml")
+    out = _run("--train", quick, "data.train_limit=1024", "data.val_size=256", "train.epochs=1",
+               "train.batch_size=256", "--rounds", "1")
+    assert out.returncode == 0, out.stderr
+    row = next(line for line in out.stdout.splitlines() if line.startswith(f"| {quick} "))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    auto, system = float(cells[1]), float(cells[2])
+    # The times are printed to 0.1 s, the ratio from the unrounded medians.
+    assert auto > 0 and system > 0 and float(cells[3]) == pytest.approx(auto / system, abs=0.1)
+    # Each setting's own runs are listed under the table.
+    listed = [line.split(":")[0] for line in out.stdout.splitlines() if ": training s " in line]
+    assert listed == ["auto", "system"]
+
+
+def test_a_failing_training_run_is_reported_with_its_error(cifar10):
+    out = _run("--train", str(BENCH_DIR.parent / "configs" / "quick.yaml"), "train.no_such_key=1", "--rounds", "1")
+    assert out.returncode != 0 and "no_such_key" in out.stderr

@@ -57,3 +57,21 @@ def test_an_unknown_recipe_name_is_refused_before_anything_is_measured(monkeypat
     monkeypatch.setattr(sys, "argv", ["recipe_speed.py", "--recipes", "quick", "fast95"])
     with pytest.raises(SystemExit, match=r"unknown recipe\(s\) fast95; `cifarlab recipes` lists them"):
         bench.main()
+
+
+def test_accumulate_splits_every_recipes_step_into_micro_batches_and_says_so(monkeypatch, capsys):
+    bench = load_bench_script("recipe_speed")
+    monkeypatch.setattr(bench, "peak_gflops", lambda device: {"fp32_matmul": 1.0, "fp32_conv": 1.0,
+                                                              "bf16_matmul": 1.0, "bf16_conv": 1.0})
+    seen = []
+    real = bench.recipe_speed
+    monkeypatch.setattr(bench, "recipe_speed", lambda recipe, steps, warmup: seen.append(recipe) or real(recipe, steps, warmup))
+    monkeypatch.setattr(sys, "argv", ["recipe_speed.py", "--recipes", "quick", "--accumulate", "4", "--steps", "1",
+                                      "--warmup", "0"])
+    bench.main()
+    assert [recipe.train.accumulate for recipe in seen] == [4]
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| quick |"))
+    assert row.split("|")[4].strip() == "512 (4 x 128)"
+    monkeypatch.setattr(sys, "argv", ["recipe_speed.py", "--recipes", "quick", "--accumulate", "3"])
+    with pytest.raises(SystemExit, match="does not split into 3 equal micro-batches"):
+        bench.main()

