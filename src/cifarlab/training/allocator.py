@@ -6,10 +6,11 @@ most 32 MiB) with a fresh `mmap` and gives it back with `munmap` on free, and it
 the heap once more than 128 KiB there is free. A CPU training step allocates and frees its
 activations and gradients, tens to hundreds of MiB, every step: with these defaults each step maps
 them anew, and the kernel zero-fills every page on first touch. Measured on the 2-core CPU
-(2026-11-26, fast94 step, batch 1024): 1.0-1.2 million minor page faults and 2.6 s of system time
-per 8 steps, against 0.17 million and 0.5 s with the limits below, and 14-18% more images per
-second (`python bench/allocator.py` prints the ratio per recipe). Intel's PyTorch CPU tuning guide
-preloads jemalloc or tcmalloc for the same reason; `mallopt` needs no extra library.
+(2026-12-03, `python bench/allocator.py`): fast94's batch-512 step runs 1.23x faster with the limits
+below (0.27 million minor page faults per process of 7 steps instead of 0.92 million), BiT's
+batch-512 transfer step 1.54x, and a whole fast94_progressive run takes 0.93x the training time
+(`--train`). Intel's PyTorch CPU tuning guide preloads jemalloc or tcmalloc for the same reason;
+`mallopt` needs no extra library and no restart.
 
 The cost: memory a run freed stays in the process (its resident size stays near its peak) until
 the process ends. The settings are process-wide and cannot be switched back to glibc's adaptive
