@@ -30,10 +30,34 @@ print(json.dumps({"applied": applied, "faults": resource.getrusage(resource.RUSA
 """
 
 
-def _faults(mode: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True,
+# Frees 640 MiB of tensors while small live ones sit above them in the heap (glibc's defaults would
+# have unmapped them), then releases the free heap; resident MiB from /proc/self/statm.
+_RELEASE = """
+import json, sys, torch
+from cifarlab.training.allocator import apply_allocator_setting, release_freed_memory
+def resident_mib():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+apply_allocator_setting(sys.argv[1])
+start = resident_mib()
+live = []
+for _ in range(20):
+    freed = torch.ones(8 * 2**20)
+    live.append(torch.zeros(10))
+    del freed
+held = resident_mib()
+released = release_freed_memory()
+print(json.dumps({"grown": held - start, "released": released, "after": resident_mib() - start}))
+"""
+
+
+def _python(script: str, mode: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, check=True,
                          env={"OMP_NUM_THREADS": "1", "PATH": ""})
     return json.loads(out.stdout)
+
+
+def _faults(mode: str) -> dict:
+    return _python(_FAULTS, mode)
 
 
 @pytest.mark.skipif(not allocator.glibc_available(), reason="tunes glibc's malloc only")
@@ -48,11 +72,30 @@ def test_auto_keeps_freed_tensors_in_the_process_instead_of_faulting_them_back_i
     assert retained["faults"] < system["faults"] / 10
 
 
+@pytest.mark.skipif(not allocator.glibc_available(), reason="tunes glibc's malloc only")
+def test_the_memory_kept_for_speed_is_given_back_when_asked():
+    retained = _python(_RELEASE, "auto")
+    system = _python(_RELEASE, "system")
+    assert retained["grown"] > 500  # the 640 MiB stayed in the process
+    assert retained["released"] and retained["after"] < 100
+    assert not system["released"] and system["grown"] < 100  # glibc's defaults never held it
+
+
+def test_a_run_releases_the_memory_when_it_ends(tiny_recipe, monkeypatch):
+    import cifarlab.experiments.run as run_module
+
+    calls = []
+    monkeypatch.setattr(run_module, "release_freed_memory", lambda: calls.append("released"))
+    run_module.run_recipe(tiny_recipe(train={"epochs": 1}), stop_after=1)
+    assert calls == ["released"]
+
+
 def test_without_glibc_nothing_is_changed(monkeypatch):
     monkeypatch.setattr(allocator.platform, "libc_ver", lambda: ("", ""))
     monkeypatch.setattr(allocator, "_applied", False)
     assert allocator.retain_freed_memory() is False
     assert allocator.apply_allocator_setting("auto") is False
+    assert allocator.release_freed_memory() is False
 
 
 def test_an_unknown_setting_is_a_bug_not_a_silent_default():

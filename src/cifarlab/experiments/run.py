@@ -43,7 +43,7 @@ from cifarlab.resources import (
     warn_if_oversubscribed,
 )
 from cifarlab.training import checkpoint as ckpt_io
-from cifarlab.training.allocator import apply_allocator_setting
+from cifarlab.training.allocator import apply_allocator_setting, release_freed_memory
 from cifarlab.training.callbacks import Callback
 from cifarlab.training.distributed import Placement, barrier, setup, teardown
 from cifarlab.training.freezing import freezing_callbacks
@@ -121,6 +121,7 @@ def run_recipe(recipe: Recipe, resume: Optional[Path] = None, stop_after: Option
                     list(allow_changed))
     finally:
         teardown(place)
+        release_freed_memory()  # the next run in this process starts from a trimmed heap
 
 
 def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, model, dataset, callbacks,

@@ -12,9 +12,11 @@ batch-512 transfer step 1.54x, and a whole fast94_progressive run takes 0.93x th
 (`--train`). Intel's PyTorch CPU tuning guide preloads jemalloc or tcmalloc for the same reason;
 `mallopt` needs no extra library and no restart.
 
-The cost: memory a run freed stays in the process (its resident size stays near its peak) until
-the process ends. The settings are process-wide and cannot be switched back to glibc's adaptive
-defaults once set.
+The cost: memory a run frees stays in the process while it trains (its resident size stays near its
+peak), so `run_recipe` hands the free heap back with `malloc_trim` when the run ends: a notebook or a
+few-shot sweep that trains run after run in one process does not hold the largest run's memory, and
+the next run's memory check (`cifarlab.resources`) sees it free. The settings are process-wide and
+cannot be switched back to glibc's adaptive defaults once set.
 """
 
 from __future__ import annotations
@@ -65,3 +67,11 @@ def apply_allocator_setting(mode: str) -> bool:
     if mode == "system":
         return _applied  # a process that set them earlier keeps them: glibc cannot undo it
     raise ValueError(f"unknown allocator setting {mode!r}: expected auto or system")
+
+
+def release_freed_memory() -> bool:
+    """Give the free parts of the heap back to the system (glibc's `malloc_trim`), as the default
+    settings would have; True when memory was released. Cheap: the kernel drops the pages."""
+    if not _applied:
+        return False  # glibc's defaults already return memory as it is freed
+    return ctypes.CDLL("libc.so.6").malloc_trim(0) == 1
