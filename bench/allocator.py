@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 MODES = ("auto", "system")
@@ -72,27 +73,39 @@ def train_once(recipe_file: str, mode: str, overrides: list[str], out_dir: Path,
 
 def compare_training(recipe_file: str, overrides: list[str], rounds: int) -> None:
     """Whole training runs of one recipe, alternating the two settings, and their median times."""
-    runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory(prefix="cifarlab-allocator-") as scratch:
-        for round_index in range(rounds):
-            for mode in MODES if round_index % 2 == 0 else MODES[::-1]:
-                runs[mode].append(train_once(recipe_file, mode, overrides, Path(scratch), f"{mode}{round_index}"))
+        runs = alternate(rounds, lambda mode, round_index: train_once(recipe_file, mode, overrides, Path(scratch),
+                                                                      f"{mode}{round_index}"))
     print(f"{rounds} whole runs per setting, alternating; medians")
     print("| run | training s auto | training s system | time ratio auto / system | minor faults auto / system | "
           "system CPU s auto / system | peak MiB auto / system |")
     print("|---|---|---|---|---|---|---|")
     ratio = median(runs, "auto", "train_s") / median(runs, "system", "train_s")
     print(f"| {' '.join([recipe_file, *overrides])} | {median(runs, 'auto', 'train_s'):.1f} | "
-          f"{median(runs, 'system', 'train_s'):.1f} | {ratio:.2f} | "
-          f"{median(runs, 'auto', 'faults'):,.0f} / {median(runs, 'system', 'faults'):,.0f} | "
-          f"{median(runs, 'auto', 'sys_s'):.1f} / {median(runs, 'system', 'sys_s'):.1f} | "
-          f"{median(runs, 'auto', 'peak_mib'):,.0f} / {median(runs, 'system', 'peak_mib'):,.0f} |", flush=True)
+          f"{median(runs, 'system', 'train_s'):.1f} | {ratio:.2f} | {process_cells(runs)} |", flush=True)
     for mode in MODES:
         print(f"{mode}: training s " + ", ".join(f"{run['train_s']:.1f}" for run in runs[mode]))
 
 
+def alternate(rounds: int, measure_one: Callable[[str, int], dict]) -> dict[str, list[dict]]:
+    """Each setting measured `rounds` times, the order swapped every round so a change in the
+    machine's load hits both; measure_one(mode, round_index) -> one measurement."""
+    runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
+    for round_index in range(rounds):
+        for mode in MODES if round_index % 2 == 0 else MODES[::-1]:
+            runs[mode].append(measure_one(mode, round_index))
+    return runs
+
+
 def median(runs: dict[str, list[dict]], mode: str, key: str) -> float:
     return statistics.median(run[key] for run in runs[mode])
+
+
+def process_cells(runs: dict[str, list[dict]]) -> str:
+    """The table cells both kinds of measurement share: page faults, system CPU time, peak memory."""
+    return (f"{median(runs, 'auto', 'faults'):,.0f} / {median(runs, 'system', 'faults'):,.0f} | "
+            f"{median(runs, 'auto', 'sys_s'):.1f} / {median(runs, 'system', 'sys_s'):.1f} | "
+            f"{median(runs, 'auto', 'peak_mib'):,.0f} / {median(runs, 'system', 'peak_mib'):,.0f}")
 
 
 def main() -> None:
@@ -121,19 +134,11 @@ def main() -> None:
           "system CPU s auto / system | peak MiB auto / system |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.recipes:
-        runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
-        for round_index in range(args.rounds):
-            order = MODES if round_index % 2 == 0 else MODES[::-1]
-            for mode in order:
-                runs[mode].append(measure(name, mode, args.steps, args.warmup))
-
+        runs = alternate(args.rounds, lambda mode, round_index, name=name: measure(name, mode, args.steps, args.warmup))
         first = runs["auto"][0]
         ratio = median(runs, "auto", "img_s") / median(runs, "system", "img_s")
         print(f"| {name} | {first['batch']} | {first['precision']} | {median(runs, 'auto', 'img_s'):,.1f} | "
-              f"{median(runs, 'system', 'img_s'):,.1f} | {ratio:.2f}x | "
-              f"{median(runs, 'auto', 'faults'):,.0f} / {median(runs, 'system', 'faults'):,.0f} | "
-              f"{median(runs, 'auto', 'sys_s'):.1f} / {median(runs, 'system', 'sys_s'):.1f} | "
-              f"{median(runs, 'auto', 'peak_mib'):,.0f} / {median(runs, 'system', 'peak_mib'):,.0f} |", flush=True)
+              f"{median(runs, 'system', 'img_s'):,.1f} | {ratio:.2f}x | {process_cells(runs)} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ from cpu_peak import median_seconds, peak_gflops, step_flops  # noqa: E402
 from cifarlab.config.loader import load_recipe, recipe_files  # noqa: E402
 from cifarlab.config.recipe import Recipe  # noqa: E402
 from cifarlab.config.shipped import shipped_recipes  # noqa: E402
+from cifarlab.config.validate import validate_recipe  # noqa: E402
+from cifarlab.errors import CifarlabError  # noqa: E402
 from cifarlab.experiments.fewshot import run_recipe_for  # noqa: E402
 from cifarlab.experiments.run import build_model  # noqa: E402
 from cifarlab.models.whitening import airbench_init_from_data  # noqa: E402
@@ -132,10 +134,11 @@ def main() -> None:
     for name in names:
         recipe = training_recipe(shipped[name])
         if args.accumulate:
-            if recipe.train.batch_size % args.accumulate:
-                raise SystemExit(f"recipe_speed: {name}'s batch of {recipe.train.batch_size} does not split into "
-                                 f"{args.accumulate} equal micro-batches; choose a divisor of it")
             recipe = replace(recipe, train=replace(recipe.train, accumulate=args.accumulate))
+            try:  # the recipe check a run makes: the batch must split into equal micro-batches
+                validate_recipe(recipe, check_machine=False)
+            except CifarlabError as error:
+                raise SystemExit(f"recipe_speed: {name}: {error}") from None
         shape, rate, gflops = recipe_speed(recipe, args.steps, args.warmup)
         share = gflops / peak[f"{shape.precision}_conv"]
         parts = recipe.train.accumulate

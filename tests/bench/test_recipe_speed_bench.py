@@ -73,5 +73,5 @@ def test_accumulate_splits_every_recipes_step_into_micro_batches_and_says_so(mon
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| quick |"))
     assert row.split("|")[4].strip() == "512 (4 x 128)"
     monkeypatch.setattr(sys, "argv", ["recipe_speed.py", "--recipes", "quick", "--accumulate", "3"])
-    with pytest.raises(SystemExit, match="does not split into 3 equal micro-batches"):
+    with pytest.raises(SystemExit, match="quick: train.batch_size=512 does not split into train.accumulate=3 equal micro-batches"):
         bench.main()

@@ -56,14 +56,10 @@ def _python(script: str, mode: str) -> dict:
     return json.loads(out.stdout)
 
 
-def _faults(mode: str) -> dict:
-    return _python(_FAULTS, mode)
-
-
 @pytest.mark.skipif(not allocator.glibc_available(), reason="tunes glibc's malloc only")
 def test_auto_keeps_freed_tensors_in_the_process_instead_of_faulting_them_back_in():
-    retained = _faults("auto")
-    system = _faults("system")
+    retained = _python(_FAULTS, "auto")
+    system = _python(_FAULTS, "system")
     assert retained["applied"] and not system["applied"]
     # glibc's defaults map every activation anew (about 740,000 faults here); the retained heap
     # reuses the pages of the step before.

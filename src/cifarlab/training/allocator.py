@@ -37,6 +37,10 @@ TRIM_THRESHOLD_BYTES = 2**31 - 1
 _applied = False
 
 
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL("libc.so.6")  # dlopen of a loaded library: a handle, no second copy
+
+
 def glibc_available() -> bool:
     """True on Linux with glibc, the only C library whose malloc this module tunes."""
     return sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
@@ -50,7 +54,7 @@ def retain_freed_memory() -> bool:
         return True
     if not glibc_available():
         return False
-    libc = ctypes.CDLL("libc.so.6")
+    libc = _libc()
     # mallopt returns 1 on success; a glibc that refuses a value keeps its defaults, which is
     # only slower, so the run goes on.
     mmap_set = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
@@ -74,4 +78,4 @@ def release_freed_memory() -> bool:
     settings would have; True when memory was released. Cheap: the kernel drops the pages."""
     if not _applied:
         return False  # glibc's defaults already return memory as it is freed
-    return ctypes.CDLL("libc.so.6").malloc_trim(0) == 1
+    return _libc().malloc_trim(0) == 1
