@@ -30,8 +30,9 @@ print(json.dumps({"applied": applied, "faults": resource.getrusage(resource.RUSA
 """
 
 
-# Frees 640 MiB of tensors while small live ones sit above them in the heap (glibc's defaults would
-# have unmapped them), then releases the free heap; resident MiB from /proc/self/statm.
+# Frees 640 MiB of tensors, all alive at once as a step's activations are, with a small live one above
+# them in the heap (glibc's defaults would have unmapped each), then releases the free heap; resident
+# MiB from /proc/self/statm.
 _RELEASE = """
 import json, sys, torch
 from cifarlab.training.allocator import apply_allocator_setting, release_freed_memory
@@ -39,11 +40,9 @@ def resident_mib():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
 apply_allocator_setting(sys.argv[1])
 start = resident_mib()
-live = []
-for _ in range(20):
-    freed = torch.ones(8 * 2**20)
-    live.append(torch.zeros(10))
-    del freed
+activations = [torch.ones(8 * 2**20) for _ in range(20)]
+live = torch.zeros(10)
+del activations
 held = resident_mib()
 released = release_freed_memory()
 print(json.dumps({"grown": held - start, "released": released, "after": resident_mib() - start}))
