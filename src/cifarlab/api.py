@@ -24,6 +24,7 @@ from cifarlab.config.recipe import Recipe
 from cifarlab.data.sources import Dataset, load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.runs import Run, load_run
+from cifarlab.training.allocator import allocator_setting
 from cifarlab.training.callbacks import Callback
 
 RecipeLike = Union[str, os.PathLike, Mapping[str, Any], Recipe]
@@ -135,7 +136,9 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
             stats = model_normalisation(model) or channel_stats(dataset.train_images)
             mean = mean or tuple(float(value) for value in stats[0])
             std = std or tuple(float(value) for value in stats[1])
-    scored = score_split(model, images, labels, classes, mean=mean, std=std, **options)
+    allocator = run_or_model.recipe.train.allocator if isinstance(run_or_model, Run) else "auto"
+    with allocator_setting(allocator):
+        scored = score_split(model, images, labels, classes, mean=mean, std=std, **options)
     return dict(scored.summary)
 
 

@@ -14,6 +14,7 @@ from cifarlab.cli import main
 from cifarlab.data import load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation import score_split
+from cifarlab.evaluation.run_options import evaluation_options
 from cifarlab.robustness import corrupt
 from cifarlab.robustness.dataset import LABELS, spaced_indices
 from cifarlab.robustness.evaluation import evaluate_robustness, summarise
@@ -36,7 +37,8 @@ def test_eval_on_the_fly_writes_table_json_heatmap_and_report(tiny_run, capsys):
     test = load_dataset("cifar10")
     chosen = spaced_indices(len(test.test_labels), 40)
     images = corrupt(test.test_images[chosen], "contrast", 5, seed=0)
-    direct = score_split(run.model, images, test.test_labels[chosen], run.classes, mean=run.mean, std=run.std)
+    direct = score_split(run.model, images, test.test_labels[chosen], run.classes, mean=run.mean, std=run.std,
+                         **evaluation_options(run.model, run.recipe))
     assert result["accuracy"]["contrast"]["5"] == pytest.approx(direct.summary["top1"])
     with Image.open(tiny_run / runs.ROBUSTNESS_PLOT) as plot:
         assert plot.size[0] > 200 and plot.size[1] > 100

@@ -1,4 +1,5 @@
 import json
+import shutil
 import subprocess
 import sys
 
@@ -76,13 +77,49 @@ def test_the_memory_kept_for_speed_is_given_back_when_asked():
     assert not system["released"] and system["grown"] < 100  # glibc's defaults never held it
 
 
-def test_a_run_releases_the_memory_when_it_ends(tiny_recipe, monkeypatch):
-    import cifarlab.experiments.run as run_module
+def _record_allocator_calls(monkeypatch) -> list[str]:
+    """The settings applied and the releases, in order, instead of changing this process's malloc."""
+    calls: list[str] = []
+    monkeypatch.setattr(allocator, "apply_allocator_setting", lambda mode: calls.append(mode) or False)
+    monkeypatch.setattr(allocator, "release_freed_memory", lambda: calls.append("released") or False)
+    return calls
 
-    calls = []
-    monkeypatch.setattr(run_module, "release_freed_memory", lambda: calls.append("released"))
-    run_module.run_recipe(tiny_recipe(train={"epochs": 1}), stop_after=1)
-    assert calls == ["released"]
+
+def test_a_run_releases_the_memory_when_it_ends(tiny_recipe, monkeypatch):
+    from cifarlab.experiments.run import run_recipe
+
+    calls = _record_allocator_calls(monkeypatch)
+    run_recipe(tiny_recipe(train={"epochs": 1}), stop_after=1)
+    assert calls == ["auto", "released"]
+
+
+def test_evaluation_commands_use_the_runs_setting_and_give_the_memory_back(tiny_recipe, tmp_path, monkeypatch):
+    import cifarlab
+    from cifarlab.cli import main
+    from cifarlab.experiments.run import run_recipe
+
+    run_dir = run_recipe(tiny_recipe(train={"epochs": 1, "allocator": "system"})).run_dir
+    elsewhere = tmp_path / "model.pt"
+    shutil.copy(run_dir / "best.pt", elsewhere)
+    commands = {
+        "eval": ["eval", str(run_dir), "--split", "val"],
+        "eval of a checkpoint file": ["eval", str(elsewhere)],  # its own recipe travels in the file
+        "predict": ["predict", str(run_dir), "--data", "cifar10", "--out", str(tmp_path / "labels.csv"),
+                    "--limit", "50"],
+        "robustness eval": ["robustness", "eval", str(run_dir), "--corruptions", "contrast", "--severities", "2",
+                            "--limit", "50"],
+        "landscape": ["landscape", str(run_dir), "--dims", "1", "--points", "2", "--images", "50"],
+        "landscape --between": ["landscape", "--between", str(run_dir), str(run_dir), "--points", "2",
+                                "--margin", "0", "--images", "50"],
+        "prune": ["prune", str(run_dir), "--ratios", "50", "--methods", "magnitude"],
+    }
+    for name, command in commands.items():
+        calls = _record_allocator_calls(monkeypatch)
+        assert main(command) == 0, name
+        assert calls == ["system", "released"], name
+    calls = _record_allocator_calls(monkeypatch)
+    cifarlab.evaluate(run_dir, split="val")
+    assert calls == ["system", "released"]
 
 
 def test_without_glibc_nothing_is_changed(monkeypatch):

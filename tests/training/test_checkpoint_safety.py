@@ -177,3 +177,23 @@ def test_npz_weights_holding_a_pickled_object_are_refused_and_nothing_runs(tmp_p
     with pytest.raises(CifarlabError, match=r"weights\.npz is not a readable \.npz checkpoint .*allow_pickle=False"):
         read_npz(tmp_path / "weights.npz")
     assert not marker.exists()
+
+
+def test_a_checkpoint_copied_out_of_its_run_is_scored_as_its_run_scored_it(tiny_recipe, tmp_path, capsys):
+    import json
+    import shutil
+
+    from cifarlab.experiments.run import run_recipe
+
+    # airbench94 with widths [8, 16, 16]: the default build would not fit these weights.
+    run_dir = run_recipe(tiny_recipe(train={"epochs": 1})).run_dir
+    copied = tmp_path / "downloads" / "model.pt"
+    copied.parent.mkdir()
+    shutil.copy(run_dir / "best.pt", copied)
+    # No --model, no options: the file's recipe says them; its validation images are known too.
+    assert main(["eval", str(copied), "--split", "val"]) == 0
+    scores = json.loads((copied.parent / "model-eval" / "eval_val.json").read_text())
+    assert main(["eval", str(run_dir), "--split", "val"]) == 0
+    in_run = json.loads((run_dir / "eval_val.json").read_text())
+    assert scores["num_images"] == in_run["num_images"] == 100
+    assert scores["top1"] == in_run["top1"] and scores["loss"] == pytest.approx(in_run["loss"], rel=1e-6)

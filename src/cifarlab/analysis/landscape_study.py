@@ -31,6 +31,7 @@ from cifarlab.errors import CifarlabError
 from cifarlab.evaluation.predict import preprocess
 from cifarlab.models import eval_geometry
 from cifarlab.runs import Run, load_run
+from cifarlab.training.allocator import allocator_setting
 
 NPZ = "landscape.npz"
 CURVE = "landscape_1d.png"
@@ -109,8 +110,9 @@ def landscape_of_run(
     generator = torch.Generator().manual_seed(seed)
     directions = [random_direction(model, generator) for _ in range(dims)]
     coordinates = torch.linspace(-extent, extent, points)
-    loss, accuracy = slice_surface(model, directions, coordinates, _normalised(subset, run), subset.labels,
-                                   batch_size)
+    with allocator_setting(run.recipe.train.allocator):  # points x points evaluations of the subset
+        loss, accuracy = slice_surface(model, directions, coordinates, _normalised(subset, run), subset.labels,
+                                       batch_size)
     written = {"npz": _save_npz(out / NPZ, coordinates=coordinates.numpy(), loss=loss.numpy(),
                                 accuracy=accuracy.numpy(), dims=dims, seed=seed, split=split,
                                 indices=subset.indices.numpy(), run=str(run.dir))}
@@ -159,7 +161,8 @@ def interpolate_runs(
     # Exactly 0 and 1 among the points, so that each end is its run's own model.
     line = torch.linspace(-margin, 1 + margin, points, dtype=torch.float64).round(decimals=12)
     alphas = torch.cat([line, torch.tensor([0.0, 1.0], dtype=torch.float64)]).unique()
-    loss, accuracy = interpolate(model, ends[0], ends[1], alphas, subset.pixels, subset.labels, batch_size)
+    with allocator_setting(first.recipe.train.allocator):
+        loss, accuracy = interpolate(model, ends[0], ends[1], alphas, subset.pixels, subset.labels, batch_size)
     written = {"npz": _save_npz(out / INTERPOLATION_NPZ, alpha=alphas.numpy(), loss=loss.numpy(),
                                 accuracy=accuracy.numpy(), seed=seed, split=split, indices=subset.indices.numpy(),
                                 run_a=str(first.dir), run_b=str(second.dir))}

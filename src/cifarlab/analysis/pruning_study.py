@@ -40,6 +40,7 @@ from cifarlab.errors import CifarlabError
 from cifarlab.evaluation.run_options import evaluation_options
 from cifarlab.evaluation.scoring import score_split
 from cifarlab.runs import Run, load_run
+from cifarlab.training.allocator import allocator_setting
 from cifarlab.training.distributed import pick_device
 from cifarlab.training.losses import get_loss
 from cifarlab.training.optim import build_optimizer
@@ -122,28 +123,30 @@ def prune_run(run_dir: str | os.PathLike, ratios: Sequence[float], out: Optional
     if not weights:
         raise CifarlabError(f"model {recipe.model.name} has no convolution to prune; "
                             f"name the layers with --layers (or all)")
-    study = PruneStudy(run.dir, _test_top1(dense, run, recipe, images, labels), list(weights), finetune_epochs)
-    log(f"dense test top-1 {study.dense_top1:.2f}% ({len(weights)} pruned layers)")
-    batches = None
-    if finetune_epochs:
-        splits = prepare_splits(recipe.data, recipe.seed)
-        batches = BatchPipeline(splits.train_images.to(target), splits.train_labels, batch_size=recipe.train.batch_size,
-                                num_classes=splits.num_classes, mean=run.mean, std=run.std, augment=recipe.augment,
-                                label_smoothing=recipe.train.label_smoothing, seed=recipe.seed)
-    for method in methods:
-        for ratio in ratios:
-            started = time.perf_counter()
-            model = copy.deepcopy(dense)
-            masks = keep_masks(prunable_weights(model, layers), gammas, method, ratio / 100)
-            apply_masks(model, masks)
-            row = PruneRow(method, float(ratio), 100.0 * removed_share(prunable_weights(model, layers), masks),
-                           _test_top1(model, run, recipe, images, labels))
-            if batches is not None:
-                finetune(model, masks, recipe, batches, finetune_epochs, finetune_lr, target)
-                row.top1_finetuned = _test_top1(model, run, recipe, images, labels)
-            study.rows.append(row)
-            tuned = "" if row.top1_finetuned is None else f", fine-tuned {row.top1_finetuned:.2f}%"
-            log(f"{method:>9} {ratio:5.1f}%: top-1 {row.top1:.2f}%{tuned} ({time.perf_counter() - started:.1f} s)")
+    # Every ratio scores the test split again (and fine-tunes): keep the memory each batch frees.
+    with allocator_setting(recipe.train.allocator):
+        study = PruneStudy(run.dir, _test_top1(dense, run, recipe, images, labels), list(weights), finetune_epochs)
+        log(f"dense test top-1 {study.dense_top1:.2f}% ({len(weights)} pruned layers)")
+        batches = None
+        if finetune_epochs:
+            splits = prepare_splits(recipe.data, recipe.seed)
+            batches = BatchPipeline(splits.train_images.to(target), splits.train_labels, batch_size=recipe.train.batch_size,
+                                    num_classes=splits.num_classes, mean=run.mean, std=run.std, augment=recipe.augment,
+                                    label_smoothing=recipe.train.label_smoothing, seed=recipe.seed)
+        for method in methods:
+            for ratio in ratios:
+                started = time.perf_counter()
+                model = copy.deepcopy(dense)
+                masks = keep_masks(prunable_weights(model, layers), gammas, method, ratio / 100)
+                apply_masks(model, masks)
+                row = PruneRow(method, float(ratio), 100.0 * removed_share(prunable_weights(model, layers), masks),
+                               _test_top1(model, run, recipe, images, labels))
+                if batches is not None:
+                    finetune(model, masks, recipe, batches, finetune_epochs, finetune_lr, target)
+                    row.top1_finetuned = _test_top1(model, run, recipe, images, labels)
+                study.rows.append(row)
+                tuned = "" if row.top1_finetuned is None else f", fine-tuned {row.top1_finetuned:.2f}%"
+                log(f"{method:>9} {ratio:5.1f}%: top-1 {row.top1:.2f}%{tuned} ({time.perf_counter() - started:.1f} s)")
     out_dir = Path(out) if out else run.dir / "prune"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / TABLE_CSV, table_csv(study))

@@ -3,7 +3,9 @@
 A checkpoint names its model, classes and the normalisation it was trained with; what it may
 not carry (the model's options, the data set) comes from the checkpoint's own recipe when it has
 one, else from the arguments: `dataset` and `model`, plus `key=value` overrides such as
-`model.options.width_multiplier=0.5` for a model built with options.
+`model.options.width_multiplier=0.5` for a model built with options. It is scored as its run scored
+it (that recipe's precision, memory format, TTA and geometry); a checkpoint without a recipe is
+scored in full precision unless `train.precision=...` says otherwise.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from cifarlab.data.prepare import prepare_splits
 from cifarlab.data.sources import load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation import evaluate_split
+from cifarlab.evaluation.run_options import evaluation_options
+from cifarlab.training.allocator import allocator_setting
 from cifarlab.training.checkpoint import load_checkpoint, model_from_checkpoint
 
 DEFAULT_DATASET = "cifar10"
@@ -64,12 +68,10 @@ def evaluate_checkpoint_file(
     network = model_from_checkpoint(recipe.model.name, recipe.model.options, state,
                                     f"{path} (built as {recipe.model.name!r}; pass --model or "
                                     "model.options.KEY=VALUE if it was trained as another)")
-    side = recipe.augment.crop or recipe.augment.resize
-    return evaluate_split(
-        network, images, labels, list(state["classes"]), out_dir or default_output_folder(path),
-        mean=state["mean"], std=state["std"], split_name=split, tta=tta or recipe.eval.tta,
-        batch_size=recipe.eval.batch_size, **({"resize": side} if side else {}),
-    )
+    with allocator_setting(recipe.train.allocator):
+        return evaluate_split(network, images, labels, list(state["classes"]), out_dir or default_output_folder(path),
+                              mean=state["mean"], std=state["std"], split_name=split,
+                              **evaluation_options(network, recipe, tta))
 
 
 def _recipe_for(state: dict, path: Path, dataset: Optional[str], model: Optional[str],
@@ -78,6 +80,10 @@ def _recipe_for(state: dict, path: Path, dataset: Optional[str], model: Optional
     own = state.get("recipe")
     # The machine evaluating is not the one that trained: its recipe's device need not exist here.
     data = recipe_to_dict(recipe_from_dict(own, str(path), check_machine=False)) if isinstance(own, dict) else {}
+    if not isinstance(own, dict):
+        # How the weights were trained is unknown: score them in full precision, as published weights
+        # are usually reported; train.precision=auto (bf16 where the CPU has it) is faster.
+        data["train"] = {"precision": "fp32"}
     data.setdefault("data", {})
     data.setdefault("model", {})
     if dataset or "dataset" not in data["data"]:

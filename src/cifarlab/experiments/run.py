@@ -43,7 +43,7 @@ from cifarlab.resources import (
     warn_if_oversubscribed,
 )
 from cifarlab.training import checkpoint as ckpt_io
-from cifarlab.training.allocator import apply_allocator_setting, release_freed_memory
+from cifarlab.training.allocator import allocator_setting
 from cifarlab.training.callbacks import Callback
 from cifarlab.training.distributed import Placement, barrier, setup, teardown
 from cifarlab.training.freezing import freezing_callbacks
@@ -114,14 +114,13 @@ def run_recipe(recipe: Recipe, resume: Optional[Path] = None, stop_after: Option
     threads = recipe.train.threads or (None if "OMP_NUM_THREADS" in os.environ else free_cores())
     if threads:  # an explicit OMP_NUM_THREADS is the user's choice: keep it unless the recipe names one
         torch.set_num_threads(threads)
-    apply_allocator_setting(recipe.train.allocator)
-    place = setup(recipe.train.device)
-    try:
-        return _run(recipe, place, resume, stop_after, progress_stream, model, dataset, list(callbacks),
-                    list(allow_changed))
-    finally:
-        teardown(place)
-        release_freed_memory()  # the next run in this process starts from a trimmed heap
+    with allocator_setting(recipe.train.allocator):
+        place = setup(recipe.train.device)
+        try:
+            return _run(recipe, place, resume, stop_after, progress_stream, model, dataset, list(callbacks),
+                        list(allow_changed))
+        finally:
+            teardown(place)
 
 
 def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, model, dataset, callbacks,
@@ -262,7 +261,8 @@ def evaluate_saved(run_or_checkpoint: str | Path, split: str = "test", tta: Opti
         raise CifarlabError(f"run {run_dir} has no validation split (data.val_size=0); use --split test")
     model = run.model
     images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
-    result = evaluate_split(model, images, labels, run.classes, run_dir, mean=run.mean, std=run.std,
-                            split_name=split, model_label=path.name, **evaluation_options(model, recipe, tta))
+    with allocator_setting(recipe.train.allocator):
+        result = evaluate_split(model, images, labels, run.classes, run_dir, mean=run.mean, std=run.std,
+                                split_name=split, model_label=path.name, **evaluation_options(model, recipe, tta))
     write_report(run_dir)
     return result

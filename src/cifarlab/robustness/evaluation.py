@@ -24,9 +24,8 @@ from cifarlab.atomic import write_text
 from cifarlab.data import load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation import score_split, write_report
+from cifarlab.evaluation.run_options import evaluation_options
 from cifarlab.evaluation.tta import check_tta_mode
-from cifarlab.models import eval_geometry
-from cifarlab.models.input_config import InputConfig
 from cifarlab.robustness import dataset
 from cifarlab.robustness.corruptions import (
     BENCHMARK,
@@ -35,6 +34,7 @@ from cifarlab.robustness.corruptions import (
     check_severity,
     corrupt,
 )
+from cifarlab.training.allocator import allocator_setting
 from cifarlab.training.distributed import pick_device
 
 BINS = 15
@@ -86,6 +86,13 @@ def evaluate_robustness(
     each cell. Returns robustness.json's content.
     """
     run = runs.load_run(run_dir)
+    with allocator_setting(run.recipe.train.allocator):  # 95 cells of evaluation batches: keep their memory
+        return _score_corruptions(run, data, corruptions, severities, tta, limit, seed, device, on_scored)
+
+
+def _score_corruptions(run: runs.Run, data: Optional[str | os.PathLike], corruptions: Optional[Sequence[str]],
+                       severities: Sequence[int], tta: Optional[str], limit: Optional[int], seed: int, device: str,
+                       on_scored: Optional[Callable[[str, int, float], None]]) -> dict:
     recipe = run.recipe
     tta = check_tta_mode(tta or recipe.eval.tta)
     severities = [check_severity(s) for s in severities]
@@ -105,8 +112,8 @@ def evaluate_robustness(
     if labels.numel() and int(labels.max()) >= len(classes):
         raise CifarlabError(f"{data} has labels up to {int(labels.max())} but the run's model has {len(classes)} "
                             "classes; use the corrupted set of the run's own dataset")
-    options = dict(mean=run.mean, std=run.std, tta=tta, batch_size=recipe.eval.batch_size,
-                   **eval_geometry(getattr(model, "input_config", InputConfig()), recipe.augment))
+    # As the run's own test evaluation: its precision and memory format, so the clean top-1 is run.test's.
+    options = dict(mean=run.mean, std=run.std, **evaluation_options(model, recipe, tta))
     clean = score_split(model, clean_images, clean_labels, classes, **options).summary
     accuracy: dict[str, dict[str, float]] = {}
     ece: dict[str, dict[str, float]] = {}

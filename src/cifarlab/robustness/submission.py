@@ -21,18 +21,18 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from torch import Tensor
+from torch import Tensor, nn
 
 from cifarlab import runs
 from cifarlab.atomic import write_text
 from cifarlab.data import load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation import predict
+from cifarlab.evaluation.run_options import evaluation_options
 from cifarlab.evaluation.tta import check_tta_mode
-from cifarlab.models import eval_geometry
-from cifarlab.models.input_config import InputConfig
 from cifarlab.robustness.corruptions import CORRUPTIONS, SEVERITIES
 from cifarlab.robustness.dataset import corruption_file, read_stacked, spaced_indices
+from cifarlab.training.allocator import allocator_setting
 from cifarlab.training.distributed import pick_device
 
 _DISTORTION_FILE = re.compile(r"distortion(\d{2})\.npy")
@@ -68,8 +68,19 @@ def write_submission(run_dir: str | os.PathLike, data: str | os.PathLike, out: s
     run = runs.load_run(run_dir)
     tta = check_tta_mode(tta or run.recipe.eval.tta)
     model = run.model.to(pick_device(device))
-    options = dict(mean=run.mean, std=run.std, tta=tta, batch_size=run.recipe.eval.batch_size,
-                   **eval_geometry(getattr(model, "input_config", InputConfig()), run.recipe.augment))
+    # As the run's own test evaluation: its precision and memory format, so the labels are the ones it scored.
+    options = dict(mean=run.mean, std=run.std, **evaluation_options(model, run.recipe, tta))
+    with allocator_setting(run.recipe.train.allocator):
+        rows = _predicted_rows(model, data, options, limit)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("id", "label"))
+    writer.writerows(rows)
+    write_text(out, buffer.getvalue())
+    return len(rows)
+
+
+def _predicted_rows(model: nn.Module, data: str | os.PathLike, options: dict, limit: Optional[int]) -> list[tuple[str, int]]:
     rows: list[tuple[str, int]] = []
     folder = Path(data)
     if folder.is_dir():
@@ -87,9 +98,4 @@ def write_submission(run_dir: str | os.PathLike, data: str | os.PathLike, out: s
         test = load_dataset(str(data)).test_images
         chosen = spaced_indices(len(test), limit)
         rows = _rows(predict(model, test[chosen], **options), [str(index) for index in chosen.tolist()])
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("id", "label"))
-    writer.writerows(rows)
-    write_text(out, buffer.getvalue())
-    return len(rows)
+    return rows

@@ -12,18 +12,25 @@ batch-512 transfer step 1.54x, and a whole fast94_progressive run takes 0.93x th
 (`--train`). Intel's PyTorch CPU tuning guide preloads jemalloc or tcmalloc for the same reason;
 `mallopt` needs no extra library and no restart.
 
+Evaluation frees its activations batch after batch in the same way (no gradients, but evaluation
+batches of 500-1000 images and several TTA views): `cifarlab eval`, `predict`, `robustness eval`,
+`landscape`, `prune` and the API's `evaluate` apply the run's setting too, measured with
+`python bench/eval_speed.py`.
+
 The cost: memory a run frees stays in the process while it trains (its resident size stays near its
-peak), so `run_recipe` hands the free heap back with `malloc_trim` when the run ends: a notebook or a
-few-shot sweep that trains run after run in one process does not hold the largest run's memory, and
-the next run's memory check (`cifarlab.resources`) sees it free. The settings are process-wide and
-cannot be switched back to glibc's adaptive defaults once set.
+peak), so `allocator_setting` hands the free heap back with `malloc_trim` when the work ends: a
+notebook or a few-shot sweep that trains run after run in one process does not hold the largest
+run's memory, and the next run's memory check (`cifarlab.resources`) sees it free. The settings are
+process-wide and cannot be switched back to glibc's adaptive defaults once set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import platform
 import sys
+from collections.abc import Iterator
 
 # mallopt parameter numbers, from glibc's <malloc.h>.
 _M_TRIM_THRESHOLD = -1
@@ -79,3 +86,15 @@ def release_freed_memory() -> bool:
     if not _applied:
         return False  # glibc's defaults already return memory as it is freed
     return _libc().malloc_trim(0) == 1
+
+
+@contextlib.contextmanager
+def allocator_setting(mode: str) -> Iterator[bool]:
+    """Train or evaluate inside with `mode` (a recipe's `train.allocator`) in force, then give the free
+    heap back. Yields True when freed memory is being retained. Nesting is harmless: an inner block's
+    exit only trims what is free at that moment."""
+    applied = apply_allocator_setting(mode)
+    try:
+        yield applied
+    finally:
+        release_freed_memory()  # the next run or evaluation in this process starts from a trimmed heap

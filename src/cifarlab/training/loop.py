@@ -132,6 +132,9 @@ class Trainer:
             num_classes=self.num_classes, classes=list(self.classes),
             mean=list(self.train_batches.mean), std=list(self.train_batches.std), recipe_name=self.recipe.name,
             training_values=self.training_values,
+            # The whole recipe (a few KiB), so a checkpoint copied out of its run folder is still scored as
+            # its run scored it: `cifarlab eval model.pt` rebuilds the model's options, data and precision.
+            recipe=recipe_to_dict(self.recipe),
         )
 
     def save(self, name: str) -> None:
