@@ -86,7 +86,7 @@ def evaluate_robustness(
     each cell. Returns robustness.json's content.
     """
     run = runs.load_run(run_dir)
-    with allocator_setting(run.recipe.train.allocator):  # 95 cells of evaluation batches: keep their memory
+    with allocator_setting(run.recipe.train.allocator):  # up to 95 cells of evaluation batches: keep their memory
         return _score_corruptions(run, data, corruptions, severities, tta, limit, seed, device, on_scored)
 
 
