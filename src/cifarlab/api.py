@@ -104,7 +104,8 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
     "val" means its own validation images), so `evaluate(load_run(path))` gives `run.test` again;
     `tta` overrides its TTA. A bare model is scored on `data` (default cifar10) with `tta` (default
     none), normalised with `mean`/`std` (default: its input config, else the training images'
-    statistics). Nothing is written.
+    statistics). Nothing is written. A run is scored with its `train.allocator` setting, a bare model
+    with `auto` (see `cifarlab.training.allocator`); the free heap is handed back afterwards.
     """
     from cifarlab.data.prepare import prepare_splits
     from cifarlab.data.stats import channel_stats
