@@ -26,7 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 MODES = ("auto", "system")
@@ -87,13 +87,15 @@ def compare_training(recipe_file: str, overrides: list[str], rounds: int) -> Non
         print(f"{mode}: training s " + ", ".join(f"{run['train_s']:.1f}" for run in runs[mode]))
 
 
-def alternate(rounds: int, measure_one: Callable[[str, int], dict]) -> dict[str, list[dict]]:
-    """Each setting measured `rounds` times, the order swapped every round so a change in the
-    machine's load hits both; measure_one(mode, round_index) -> one measurement."""
-    runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
+def alternate(rounds: int, measure_one: Callable[[str, int], dict],
+              settings: Sequence[str] = MODES) -> dict[str, list[dict]]:
+    """Each setting measured `rounds` times, the order rotated every round (for two, swapped) so a
+    change in the machine's load hits each; measure_one(setting, round_index) -> one measurement."""
+    runs: dict[str, list[dict]] = {setting: [] for setting in settings}
     for round_index in range(rounds):
-        for mode in MODES if round_index % 2 == 0 else MODES[::-1]:
-            runs[mode].append(measure_one(mode, round_index))
+        shift = round_index % len(settings)
+        for setting in [*settings[shift:], *settings[:shift]]:
+            runs[setting].append(measure_one(setting, round_index))
     return runs
 
 
@@ -101,11 +103,11 @@ def median(runs: dict[str, list[dict]], mode: str, key: str) -> float:
     return statistics.median(run[key] for run in runs[mode])
 
 
-def process_cells(runs: dict[str, list[dict]]) -> str:
-    """The table cells both kinds of measurement share: page faults, system CPU time, peak memory."""
-    return (f"{median(runs, 'auto', 'faults'):,.0f} / {median(runs, 'system', 'faults'):,.0f} | "
-            f"{median(runs, 'auto', 'sys_s'):.1f} / {median(runs, 'system', 'sys_s'):.1f} | "
-            f"{median(runs, 'auto', 'peak_mib'):,.0f} / {median(runs, 'system', 'peak_mib'):,.0f}")
+def process_cells(runs: dict[str, list[dict]], first: str = "auto", second: str = "system") -> str:
+    """The table cells every comparison shares, `first` / `second`: page faults, system CPU time, peak memory."""
+    return (f"{median(runs, first, 'faults'):,.0f} / {median(runs, second, 'faults'):,.0f} | "
+            f"{median(runs, first, 'sys_s'):.1f} / {median(runs, second, 'sys_s'):.1f} | "
+            f"{median(runs, first, 'peak_mib'):,.0f} / {median(runs, second, 'peak_mib'):,.0f}")
 
 
 def main() -> None:

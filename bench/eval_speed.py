@@ -30,16 +30,16 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from allocator import median  # noqa: E402
+from allocator import alternate, median, process_cells  # noqa: E402
 
 SETTINGS = ("fp32 system", "run system", "run auto")
 DEFAULT_RECIPES = ["quick", "fast94", "fdu/resnet18", "dl4ds/cpu/scratch", "bit_upstream_cifar100_cpu"]
-CLASSES = {"cifar10": 10, "cifar100": 100}
 
 
 def measure_child(name: str, setting: str, count: int) -> None:
     """In a fresh process: score `count` images with the recipe's model as `setting` says; print one JSON line."""
     import torch
+    from recipe_speed import CLASSES
 
     from cifarlab.config.loader import load_recipe
     from cifarlab.config.shipped import shipped_recipes
@@ -76,16 +76,6 @@ def measure(name: str, setting: str, count: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def rotate(rounds: int, measure_one) -> dict[str, list[dict]]:
-    """Each setting measured `rounds` times, the order rotated every round; measure_one(setting) -> one."""
-    runs: dict[str, list[dict]] = {setting: [] for setting in SETTINGS}
-    for round_index in range(rounds):
-        shift = round_index % len(SETTINGS)
-        for setting in SETTINGS[shift:] + SETTINGS[:shift]:
-            runs[setting].append(measure_one(setting))
-    return runs
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES, help="names as `cifarlab recipes` lists them")
@@ -108,15 +98,14 @@ def main() -> None:
           "system CPU s run auto / run system | peak MiB run auto / run system |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.recipes:
-        runs = rotate(args.rounds, lambda setting, name=name: measure(name, setting, args.images))
+        runs = alternate(args.rounds, lambda setting, round_index, name=name: measure(name, setting, args.images),
+                         SETTINGS)
         first = runs["run auto"][0]
         rates = {setting: median(runs, setting, "img_s") for setting in SETTINGS}
-        cells = [f"{median(runs, 'run auto', key):{form}} / {median(runs, 'run system', key):{form}}"
-                 for key, form in (("faults", ",.0f"), ("sys_s", ".1f"), ("peak_mib", ",.0f"))]
         print(f"| {name} | {first['batch']} | {first['tta']} | {first['side']} | {first['precision']} | "
               + " | ".join(f"{rates[setting]:,.1f}" for setting in SETTINGS)
               + f" | {rates['run auto'] / rates['fp32 system']:.2f}x | {rates['run auto'] / rates['run system']:.2f}x | "
-              + " | ".join(cells) + " |", flush=True)
+              + process_cells(runs, "run auto", "run system") + " |", flush=True)
 
 
 if __name__ == "__main__":

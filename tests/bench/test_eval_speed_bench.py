@@ -34,7 +34,8 @@ def test_each_setting_scores_as_it_says():
 def test_the_rounds_rotate_the_order_of_the_settings():
     bench = load_bench_script("eval_speed")
     order = []
-    runs = bench.rotate(3, lambda setting: order.append(setting) or {"img_s": len(order)})
+    runs = bench.alternate(3, lambda setting, round_index: order.append(setting) or {"img_s": len(order)},
+                           bench.SETTINGS)
     assert order[:3] == list(bench.SETTINGS) and order[3:6] == list(bench.SETTINGS[1:] + bench.SETTINGS[:1])
     assert all(len(measured) == 3 for measured in runs.values())
 

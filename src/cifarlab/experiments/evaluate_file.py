@@ -78,12 +78,13 @@ def _recipe_for(state: dict, path: Path, dataset: Optional[str], model: Optional
                 overrides: Iterable[str]) -> Recipe:
     """The checkpoint's own recipe (or the defaults) with the dataset, model and overrides given."""
     own = state.get("recipe")
-    # The machine evaluating is not the one that trained: its recipe's device need not exist here.
-    data = recipe_to_dict(recipe_from_dict(own, str(path), check_machine=False)) if isinstance(own, dict) else {}
-    if not isinstance(own, dict):
+    if isinstance(own, dict):
+        # The machine evaluating is not the one that trained: its recipe's device need not exist here.
+        data = recipe_to_dict(recipe_from_dict(own, str(path), check_machine=False))
+    else:
         # How the weights were trained is unknown: score them in full precision, as published weights
         # are usually reported; train.precision=auto (bf16 where the CPU has it) is faster.
-        data["train"] = {"precision": "fp32"}
+        data = {"train": {"precision": "fp32"}}
     data.setdefault("data", {})
     data.setdefault("model", {})
     if dataset or "dataset" not in data["data"]:
