@@ -121,3 +121,11 @@ def test_study_bn_trains_both_nets_from_one_start_per_net_and_writes_arrays_tabl
     assert (arrays["beta_smoothness"] > 0).all()
     assert len((out / "bn_study.md").read_text().splitlines()) == 2 + 4
     assert json.loads((out / "bn_study.json").read_text())["steps"] == 4
+
+
+def test_study_bn_refuses_reduced_precision_instead_of_ignoring_it(tmp_path, capsys):
+    out = tmp_path / "bn"
+    assert main(["study", "bn", "--out", str(out), "train.precision=auto"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cifarlab: error:") and "train.precision=fp32" in err and len(err.splitlines()) == 1
+    assert not out.exists()

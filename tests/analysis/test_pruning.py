@@ -115,3 +115,30 @@ def test_prune_of_a_run_without_slbi_prunes_by_magnitude_and_bad_layers_are_one_
     assert [r["method"] for r in rows] == ["magnitude"] and rows[0]["top1_finetuned"] == ""
     assert main(["prune", str(run_dir), "--layers", "features.1.weight"]) == 2
     assert "not a convolution or linear weight" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("precision, channels_last", [("bf16", True), ("fp32", False)])
+def test_fine_tuning_trains_in_the_runs_precision_and_memory_format(tmp_path, monkeypatch, cifar10, precision,
+                                                                    channels_last):
+    import cifarlab.analysis.pruning_study as pruning_study
+
+    data = tiny_recipe_data(name="ft", out_dir=str(tmp_path / "runs"), eval={"test": False},
+                            train={"precision": precision, "channels_last": channels_last})
+    run_dir = run_recipe(recipe_from_dict(data, source="test")).run_dir
+    seen = []
+    real_step = pruning_study.training_step
+
+    def recording_step(opt, inputs, *args):
+        result = real_step(opt, inputs, *args)
+        conv = opt.model.features[0].weight
+        seen.append((result.logits.dtype, inputs.is_contiguous(memory_format=torch.channels_last),
+                     conv.is_contiguous(memory_format=torch.channels_last)))
+        return result
+
+    monkeypatch.setattr(pruning_study, "training_step", recording_step)
+    study = pruning_study.prune_run(run_dir, [50], tmp_path / "p", methods=["magnitude"], finetune_epochs=1,
+                                    log=lambda *_: None)
+    logits_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    assert len(seen) == 6  # one epoch: 200 training images in batches of 32, the partial batch dropped
+    assert set(seen) == {(logits_dtype, channels_last, channels_last)}
+    assert 0 <= study.rows[0].top1_finetuned <= 100

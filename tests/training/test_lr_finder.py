@@ -24,3 +24,20 @@ def test_lr_find_in_a_recipe_runs_the_range_test_and_records_the_lr(tiny_recipe)
     lr = float(__import__("yaml").safe_load((result.run_dir / "recipe.yaml").read_text())["optim"]["lr"])
     assert lr > 0 and abs(np.log10(lr) - np.log10(found["suggested_lr"])) < 0.01
     assert torch.isfinite(torch.tensor(found["loss"])).all()
+
+
+def test_the_range_test_steps_like_the_run_precision_and_memory_format(tiny_recipe, monkeypatch):
+    import cifarlab.training.lr_finder as lr_finder
+
+    seen = set()
+    real_step = lr_finder.training_step
+
+    def recording_step(opt, inputs, *args):
+        result = real_step(opt, inputs, *args)
+        conv = next(m for m in opt.model.modules() if isinstance(m, torch.nn.Conv2d))
+        seen.add((result.logits.dtype, conv.weight.is_contiguous(memory_format=torch.channels_last)))
+        return result
+
+    monkeypatch.setattr(lr_finder, "training_step", recording_step)
+    run_recipe(tiny_recipe(optim={"lr": "find"}, train={"epochs": 1, "precision": "bf16", "channels_last": True}))
+    assert seen == {(torch.bfloat16, True)}

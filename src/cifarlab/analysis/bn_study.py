@@ -181,6 +181,11 @@ def run_bn_study(recipe: Recipe, lrs: Sequence[float] = DEFAULT_LRS, step_multip
     """
     if not lrs or min(lrs) <= 0:
         raise CifarlabError("the BN study needs positive learning rates, e.g. --lrs 1e-3 2e-3 1e-4 5e-4")
+    if recipe.train.precision != "fp32":
+        # Its probes subtract gradients taken a small step apart: reduced precision would measure its own
+        # rounding. Refused rather than ignored, so that no figure is labelled with a precision it did not use.
+        raise CifarlabError(f"the BN study trains and probes in fp32; drop train.precision={recipe.train.precision} "
+                            "(or set train.precision=fp32)")
     device = pick_device(recipe.train.device)
     splits = prepare_splits(recipe.data, recipe.seed)
     common = dict(num_classes=splits.num_classes, mean=splits.mean, std=splits.std)

@@ -79,10 +79,11 @@ def _test_top1(model: nn.Module, run: Run, recipe: Recipe, images: Tensor, label
 def finetune(model: nn.Module, masks: dict[str, Tensor], recipe: Recipe, batches: BatchPipeline, epochs: int,
              lr: float, device: torch.device) -> None:
     """Train the pruned `model` `epochs` passes with SGD (cosine-decayed from `lr`), re-zeroing the pruned
-    groups after every step so that the pruning stays; the run's own loss, weight decay and seed."""
+    groups after every step so that the pruning stays; the run's own loss, weight decay, seed, precision and
+    memory format (a run trained in bf16 fine-tunes in bf16: 1.7x faster on a CPU with bf16 units)."""
     torch.manual_seed(recipe.seed)
     optimizer = build_optimizer(model, replace(recipe.optim, name="sgd", nesterov=False), lr)
-    opt = Optimisation(model=model, optimizer=optimizer, device=device,
+    opt = Optimisation(model=model, optimizer=optimizer, device=device, precision=recipe.train.precision,
                        loss=get_loss(recipe.train.loss, recipe.train.label_smoothing))
     total = max(epochs * len(batches), 1)
     step = 0
@@ -109,7 +110,9 @@ def prune_run(run_dir: str | os.PathLike, ratios: Sequence[float], out: Optional
         raise CifarlabError(f"--finetune {finetune_epochs}: give a number of epochs, 0 or more")
     target = pick_device(device or "auto")
     dense, gammas = model_and_gammas(run)
-    dense.to(target)
+    recipe = run.recipe
+    # The run's memory format, as its training had it (the fine-tuning's batches are built to match).
+    dense.to(target, memory_format=torch.channels_last if recipe.train.channels_last else torch.contiguous_format)
     methods = list(methods)
     if "slbi" in methods and not gammas:
         log(f"note: {run.dir} trained with optim.name={run.recipe.optim.name}, so it has no Gamma; "
@@ -117,7 +120,6 @@ def prune_run(run_dir: str | os.PathLike, ratios: Sequence[float], out: Optional
         methods.remove("slbi")
     if not methods:
         raise CifarlabError("no pruning method left to run; use --methods magnitude, or a run trained with slbi")
-    recipe = run.recipe
     images, labels = split_images(run, "test")
     weights = prunable_weights(dense, layers)
     if not weights:
@@ -132,7 +134,8 @@ def prune_run(run_dir: str | os.PathLike, ratios: Sequence[float], out: Optional
             splits = prepare_splits(recipe.data, recipe.seed)
             batches = BatchPipeline(splits.train_images.to(target), splits.train_labels, batch_size=recipe.train.batch_size,
                                     num_classes=splits.num_classes, mean=run.mean, std=run.std, augment=recipe.augment,
-                                    label_smoothing=recipe.train.label_smoothing, seed=recipe.seed)
+                                    label_smoothing=recipe.train.label_smoothing, seed=recipe.seed,
+                                    channels_last=recipe.train.channels_last)
         for method in methods:
             for ratio in ratios:
                 started = time.perf_counter()

@@ -37,11 +37,13 @@ def lr_range_test(recipe: Recipe, model: torch.nn.Module, batches: BatchPipeline
                   out_dir: Optional[Path], start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100) -> float:
     """Run the test on a copy of `model` (the model itself is left untouched); write lr_find.png/json.
 
-    The steps are the run's own (`training_step` with the recipe's loss, precision, accumulation and
-    clipping), on the run's training batches from a different epoch seed than training will use.
+    The steps are the run's own (`training_step` with the recipe's loss, precision, memory format,
+    accumulation and clipping), on the run's training batches from a different epoch seed than training will use.
     """
-    model = copy.deepcopy(model).to(device).train()
     t = recipe.train
+    # The run's memory format too: its batches arrive channels_last when t.channels_last is set.
+    memory_format = torch.channels_last if t.channels_last else torch.preserve_format
+    model = copy.deepcopy(model).to(device, memory_format=memory_format).train()
     batches = dataclasses.replace(batches, seed=recipe.seed + 1)
     opt = Optimisation(model=model, optimizer=build_optimizer(model, recipe.optim, start_lr),
                        loss=get_loss(t.loss, t.label_smoothing), device=device, precision=t.precision,
