@@ -115,6 +115,10 @@ def test_prune_of_a_run_without_slbi_prunes_by_magnitude_and_bad_layers_are_one_
     assert [r["method"] for r in rows] == ["magnitude"] and rows[0]["top1_finetuned"] == ""
     assert main(["prune", str(run_dir), "--layers", "features.1.weight"]) == 2
     assert "not a convolution or linear weight" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    assert main(["prune", str(run_dir), "--ratios", "50", "--out", str(tmp_path / "a_file" / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "a part of the path is a regular file" in err and "pass another --out folder" in err
 
 
 @pytest.mark.parametrize("precision, channels_last", [("bf16", True), ("fp32", False)])

@@ -196,3 +196,20 @@ def test_a_sweep_refuses_to_skip_runs_trained_with_another_recipe(zoo_sweep, rec
     err = capsys.readouterr().err
     assert "4 of 4 sweep runs failed" in err and "differs in optim.lr" in err and "another --out" in err
     assert (out / "results.csv").read_text() == before
+
+
+def test_sweep_takes_shipped_recipe_and_sweep_names_from_any_folder(tmp_path, monkeypatch, capsys, cifar10):
+    from cifarlab.config.shipped import RECIPES_DIR
+
+    monkeypatch.chdir(tmp_path)  # no configs/ here: the names resolve to the shipped files
+    assert sweep_spec("sweeps/fdu_zoo").recipe.resolve() == (RECIPES_DIR / "fdu" / "base.yaml").resolve()
+    assert sweep_spec("configs/sweeps/fdu_zoo.yaml").grid == sweep_spec("sweeps/fdu_zoo").grid
+    assert "model.name" in sweep_spec("sweeps/fdu_zoo").grid
+    # The README's `cifarlab sweep quick --grid ...`, cut to two tiny runs.
+    code = main(["sweep", "quick", "--grid", "seed=0,1", "train.epochs=1", "train.batch_size=100", "data.train_limit=300", "data.val_size=100",
+                 "eval.tta=none", "train.device=cpu", "model.options.width_multiplier=0.25"])
+    assert code == 0
+    rows = _rows(tmp_path / "sweeps" / "quick" / "results.csv")
+    assert [r["seed"] for r in rows] == ["0", "1"] and all(0 <= float(r["test_top1"]) <= 100 for r in rows)
+    assert main(["sweep", "quikc", "--grid", "seed=0,1"]) == 2
+    assert "closest: quick" in capsys.readouterr().err

@@ -158,6 +158,18 @@ def test_full_disk_while_saving_is_one_message_and_keeps_the_previous_checkpoint
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temporary left
 
 
+def test_any_file_that_is_not_a_checkpoint_is_one_message(tmp_path):
+    """Text and random bytes (not a zip, so read as a legacy pickle) fail in many ways inside the unpickler."""
+    rng = np.random.default_rng(0)
+    contents = [b"hello\n", b"", b"name: quick\n"]
+    contents += [bytes([0x80, 2] * (i % 2)) + rng.integers(0, 256, int(rng.integers(1, 3000)), dtype=np.uint8).tobytes()
+                 for i in range(300)]
+    for content in contents:
+        (tmp_path / "model.pt").write_bytes(content)
+        with pytest.raises(CifarlabError, match="model.pt"):
+            load_checkpoint(tmp_path / "model.pt")
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
 def test_damaged_checkpoint_is_one_message(tmp_path, damage):
     save_checkpoint(tmp_path / "last.pt", model={"w": torch.zeros(100)})

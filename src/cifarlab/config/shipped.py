@@ -49,6 +49,19 @@ def resolve_recipe(name_or_path: str | os.PathLike) -> Path:
     )
 
 
+def resolve_sweep_or_recipe(name_or_path: str | os.PathLike) -> Path:
+    """What `cifarlab sweep` is given: an existing file (a sweep file or a recipe), else the shipped sweep
+    file of that name (`sweeps/fdu_zoo`), else the shipped recipe (`quick`), as `cifarlab train` finds it."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    name = _shipped_name(str(name_or_path))
+    sweep = RECIPES_DIR / f"{name}.yaml"
+    if name.startswith(f"{SWEEPS_FOLDER}/") and sweep.is_file():
+        return sweep
+    return resolve_recipe(name_or_path)
+
+
 def recipe_description(path: str | os.PathLike) -> str:
     """One line about a recipe file: its `description:` key, else its first comment line."""
     text = Path(path).read_text()

@@ -19,6 +19,7 @@ from typing import Optional
 
 import yaml
 
+from cifarlab.config.shipped import resolve_sweep_or_recipe
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.grid import as_override_text, grid_points, parse_axis
 from cifarlab.experiments.sweep import RUNS, Outcome, run_points
@@ -64,8 +65,10 @@ def read_sweep_file(path: str | Path) -> SweepSpec:
 
 
 def sweep_spec(path: str | Path, grid_words: list[str] = (), overrides: list[str] = ()) -> SweepSpec:
-    """A sweep from a sweep file or a recipe, with command-line axes (`key=v1,v2`) and overrides on top."""
-    spec = read_sweep_file(path) if is_sweep_file(path) else SweepSpec(recipe=Path(path))
+    """A sweep from a sweep file or a recipe (a file, or a shipped name), with command-line axes (`key=v1,v2`)
+    and overrides on top."""
+    path = resolve_sweep_or_recipe(path)
+    spec = read_sweep_file(path) if is_sweep_file(path) else SweepSpec(recipe=path)
     if not spec.recipe.is_file():
         raise CifarlabError(f"recipe {spec.recipe} does not exist; give a recipe file or a sweep file with `recipe:`")
     for word in grid_words:

@@ -104,6 +104,10 @@ def load_checkpoint(path: str | Path) -> dict:
         raise _corrupt(path, exc) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise _corrupt(path, exc) from exc
+    except (KeyError, IndexError) as exc:
+        # A file that is not a zip is read as a legacy pickle: text or random bytes end in the
+        # unpickler's memo or stack lookups ("hello" reads as BINGET of an empty memo).
+        raise _corrupt(path, exc) from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         found = ckpt.get("format") if isinstance(ckpt, dict) else None
         if found in OLD_FORMATS:
