@@ -7,6 +7,7 @@ so a failed start leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -42,6 +43,7 @@ from cifarlab.resources import (
     training_slot,
     warn_if_oversubscribed,
 )
+from cifarlab.run_lock import RunFolderBusy, hold_run_folder, holder, holds_files
 from cifarlab.training import checkpoint as ckpt_io
 from cifarlab.training.allocator import allocator_setting
 from cifarlab.training.callbacks import Callback
@@ -71,7 +73,7 @@ def new_run_dir(recipe: Recipe) -> Path:
     """runs/<name>, or runs/<name>-2, -3 ... when that folder already holds a run."""
     base = Path(recipe.out_dir) / recipe.name
     path, n = base, 1
-    while path.exists() and any(path.iterdir()):
+    while holds_files(path) or holder(path):  # holder: just claimed by another process, nothing written yet
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
@@ -114,20 +116,23 @@ def run_recipe(recipe: Recipe, resume: Optional[Path] = None, stop_after: Option
     threads = recipe.train.threads or (None if "OMP_NUM_THREADS" in os.environ else free_cores())
     if threads:  # an explicit OMP_NUM_THREADS is the user's choice: keep it unless the recipe names one
         torch.set_num_threads(threads)
-    with allocator_setting(recipe.train.allocator):
+    with allocator_setting(recipe.train.allocator), contextlib.ExitStack() as held:
         place = setup(recipe.train.device)
         try:
             return _run(recipe, place, resume, stop_after, progress_stream, model, dataset, list(callbacks),
-                        list(allow_changed))
+                        list(allow_changed), held)
         finally:
             teardown(place)
 
 
 def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, model, dataset, callbacks,
-         allow_changed) -> RunResult:
+         allow_changed, held: contextlib.ExitStack) -> RunResult:
+    """The run itself; `held` keeps the run folder's lock (cifarlab.run_lock) until run_recipe returns."""
     run_dir = Path(resume) if resume else new_run_dir(recipe)
     if place.world_size > 1 and not resume:
         run_dir = Path(recipe.out_dir) / recipe.name  # every rank must agree without looking at the disk
+    if resume and place.is_main and run_dir.is_dir():
+        held.enter_context(hold_run_folder(run_dir))  # before anything is read: another process may be writing it
     seed_everything(recipe.seed)
     splits = prepare_splits(recipe.data, recipe.seed, dataset=dataset)
     if model is None:
@@ -149,7 +154,7 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
                         tracking_uri=recipe.log.tracking_uri, project=recipe.log.project) if place.is_main else []
     trainer = Trainer(recipe, model, train_batches, val_batches, place, run_dir,
                       [*sinks, *freezing_callbacks(recipe.model), *callbacks], classes=splits.classes)
-    created = not run_dir.exists() or not any(run_dir.iterdir())
+    created = not holds_files(run_dir)
     # Read once: the recipe check and the trainer both need it (a BiT checkpoint is hundreds of MB).
     last = run_dir / runs.LAST
     saved = ckpt_io.load_checkpoint(last) if resume and last.is_file() else None
@@ -159,6 +164,16 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
             write_text(run_dir / runs.RECIPE, recipe_to_yaml(recipe))  # the same, or with the allowed edits
     elif place.is_main:
         make_dirs(run_dir)
+        taken = f"{run_dir} was taken by another cifarlab run started at the same time; run this command again"
+        try:
+            held.enter_context(hold_run_folder(run_dir))
+        except RunFolderBusy:
+            if place.world_size > 1:
+                raise
+            raise CifarlabError(f"{taken} (it will train in {new_run_dir(recipe)})") from None
+        if place.world_size == 1 and holds_files(run_dir):
+            # The other run took the folder, wrote and let go between our choice and now: leave it be.
+            raise CifarlabError(f"{taken} (it will train in {new_run_dir(recipe)})")
         write_text(run_dir / runs.RECIPE, recipe_to_yaml(recipe))
         write_text(run_dir / runs.INDICES, json.dumps(splits.indices_record()))
     barrier(place)

@@ -9,6 +9,7 @@ SLURM cluster through submitit (see experiments.launchers).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -21,6 +22,7 @@ from cifarlab.atomic import write_text
 from cifarlab.config.recipe import Recipe
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.grid import Point
+from cifarlab.run_lock import LOCK_FILE, hold_run_folder
 from cifarlab.runs import LAST, RECIPE, eval_file
 
 RUNS = "runs"
@@ -72,15 +74,33 @@ def run_point(recipe: Recipe, run_dir: Path, runner: Optional[Runner] = None, **
         return "finished", wall_time(run_dir)
     if runner is None:
         from cifarlab.experiments.run import run_recipe as runner
-    resume = run_dir if (run_dir / LAST).is_file() else None
-    if resume is None and run_dir.exists():
-        shutil.rmtree(run_dir)  # a run that died before its first checkpoint: start it again
-    before = (wall_time(run_dir) or 0.0) if resume else 0.0
-    started = time.perf_counter()
-    result = runner(recipe, resume=resume, **run_options)
-    wall = before + time.perf_counter() - started
-    write_text(run_dir / WALL_FILE, json.dumps({"wall_s": wall, "finished": result.status == "finished"}))
+    with contextlib.ExitStack() as held:
+        if run_dir.is_dir():
+            # The same sweep started again while this one trains the point must neither resume it nor
+            # clear it: the folder is held from here (RunFolderBusy names the other process).
+            held.enter_context(hold_run_folder(run_dir))
+            if is_finished(run_dir):  # finished by the process that held it a moment ago
+                return "finished", wall_time(run_dir)
+        resume = run_dir if (run_dir / LAST).is_file() else None
+        if resume is None and run_dir.exists():
+            _clear(run_dir)  # a run that died before its first checkpoint: start it again
+        before = (wall_time(run_dir) or 0.0) if resume else 0.0
+        started = time.perf_counter()
+        result = runner(recipe, resume=resume, **run_options)
+        wall = before + time.perf_counter() - started
+        write_text(run_dir / WALL_FILE, json.dumps({"wall_s": wall, "finished": result.status == "finished"}))
     return result.status, wall
+
+
+def _clear(run_dir: Path) -> None:
+    """Remove everything in `run_dir` but the lock this process holds on it."""
+    for entry in run_dir.iterdir():
+        if entry.name == LOCK_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _flat(mapping: dict, prefix: str = "") -> dict:
