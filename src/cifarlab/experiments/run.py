@@ -133,6 +133,8 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
         run_dir = Path(recipe.out_dir) / recipe.name  # every rank must agree without looking at the disk
     if resume and place.is_main and run_dir.is_dir():
         held.enter_context(hold_run_folder(run_dir))  # before anything is read: another process may be writing it
+    created = not holds_files(run_dir)  # before this run writes anything into it
+    claimed = bool(resume) or not place.is_main
     seed_everything(recipe.seed)
     splits = prepare_splits(recipe.data, recipe.seed, dataset=dataset)
     if model is None:
@@ -147,6 +149,9 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
         airbench_init_from_data(model, splits.train_images, splits.mean, splits.std, recipe.seed)
     train_batches, val_batches = build_batches(recipe, splits, place, evaluation_geometry(model, recipe))
     if recipe.optim.lr == "find":
+        if not claimed:  # the range test writes its plot into the run folder
+            _claim_new_run_dir(run_dir, recipe, place, held)
+            claimed = True
         recipe = _find_lr(recipe, model, train_batches, place, run_dir)
     # The Trainer (optimiser, loss, schedule) and the sinks can still refuse the recipe: build them
     # before anything is written.
@@ -154,7 +159,6 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
                         tracking_uri=recipe.log.tracking_uri, project=recipe.log.project) if place.is_main else []
     trainer = Trainer(recipe, model, train_batches, val_batches, place, run_dir,
                       [*sinks, *freezing_callbacks(recipe.model), *callbacks], classes=splits.classes)
-    created = not holds_files(run_dir)
     # Read once: the recipe check and the trainer both need it (a BiT checkpoint is hundreds of MB).
     last = run_dir / runs.LAST
     saved = ckpt_io.load_checkpoint(last) if resume and last.is_file() else None
@@ -163,17 +167,8 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
         if place.is_main:
             write_text(run_dir / runs.RECIPE, recipe_to_yaml(recipe))  # the same, or with the allowed edits
     elif place.is_main:
-        make_dirs(run_dir)
-        taken = f"{run_dir} was taken by another cifarlab run started at the same time; run this command again"
-        try:
-            held.enter_context(hold_run_folder(run_dir))
-        except RunFolderBusy:
-            if place.world_size > 1:
-                raise
-            raise CifarlabError(f"{taken} (it will train in {new_run_dir(recipe)})") from None
-        if place.world_size == 1 and holds_files(run_dir):
-            # The other run took the folder, wrote and let go between our choice and now: leave it be.
-            raise CifarlabError(f"{taken} (it will train in {new_run_dir(recipe)})")
+        if not claimed:
+            _claim_new_run_dir(run_dir, recipe, place, held)
         write_text(run_dir / runs.RECIPE, recipe_to_yaml(recipe))
         write_text(run_dir / runs.INDICES, json.dumps(splits.indices_record()))
     barrier(place)
@@ -198,6 +193,25 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
     trainer.callbacks.call("on_end", trainer, status)
     barrier(place)
     return result
+
+
+def _claim_new_run_dir(run_dir: Path, recipe: Recipe, place: Placement, held: contextlib.ExitStack) -> None:
+    """Create the new run's folder and hold it until the run ends (see cifarlab.run_lock).
+
+    Another run of the same recipe may have chosen the same folder at the same moment: then the one that
+    holds it, or has written into it, keeps it, and this one stops before writing anything.
+    """
+    make_dirs(run_dir)
+    taken = f"{run_dir} was taken by another cifarlab run started at the same time; run this command again"
+    try:
+        held.enter_context(hold_run_folder(run_dir))
+    except RunFolderBusy:
+        if place.world_size > 1:
+            raise
+        raise CifarlabError(f"{taken} (it will train in {new_run_dir(recipe)})") from None
+    if place.world_size == 1 and holds_files(run_dir):
+        # The other run took the folder, wrote and let go between our choice and now: leave it be.
+        raise CifarlabError(f"{taken} (it will train in {new_run_dir(recipe)})")
 
 
 def _check_resumable(run_dir: Path, recipe: Recipe, splits: Splits, allow_changed: Iterable[str],
