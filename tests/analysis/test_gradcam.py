@@ -175,6 +175,13 @@ def test_explain_refuses_an_unknown_class(tiny_runs, tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.parametrize("count", [0, 101])
+def test_explain_refuses_an_image_count_no_figure_can_hold(tiny_runs, tmp_path, capsys, count):
+    assert main(["explain", str(tiny_runs[1]), "--images", str(count), "--out", str(tmp_path / "x.png")]) == 2
+    assert f"--images {count}: show 1 to 100 images per group" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_finding_the_layer_leaves_batchnorm_statistics_and_modes_alone():
     torch.manual_seed(0)
     model = create("vgg11_bn", num_classes=10).train()

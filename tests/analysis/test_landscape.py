@@ -119,3 +119,11 @@ def test_landscape_verb_refuses_mixed_or_missing_runs(tiny_runs, capsys):
     assert "--between RUN_A RUN_B draws the line" in capsys.readouterr().err
     assert main(["landscape"]) == 2
     assert "give a run folder to slice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("between", [False, True])
+def test_a_batch_size_below_one_is_one_message_and_writes_nothing(tiny_runs, tmp_path, capsys, between):
+    runs = ["--between", str(tiny_runs[0]), str(tiny_runs[1])] if between else [str(tiny_runs[0])]
+    assert main(["landscape", *runs, "--batch-size", "0", "--out", str(tmp_path / "l")]) == 2
+    assert "--batch-size 0: evaluate at least 1 image per forward pass" in capsys.readouterr().err
+    assert not (tmp_path / "l").exists()

@@ -112,6 +112,14 @@ def test_augment_grid_of_a_recipe_without_heavy_ops_exits_2_and_writes_nothing(t
     assert not any(tmp_path.iterdir())
 
 
+def test_augment_grid_with_more_columns_than_a_figure_holds_exits_2_and_writes_nothing(tmp_path, capsys):
+    code = main(["data", "augment-grid", "quick", "augment.ops=[{name: rotate}]", "--images", "101",
+                 "--out", str(tmp_path / "aug.png")])
+    assert code == 2
+    assert "shows 1 to 100 images (columns), got --images 101" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
 def test_grid_samples_are_shuffled_images_of_different_classes(cifar10):
     from cifarlab.data.augment.grid import sample_images
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from cifarlab.data import Dataset, sample_grid
+from cifarlab.errors import CifarlabError
 
 
 def coloured_dataset(num_classes: int, per_class: int = 12) -> Dataset:
@@ -47,3 +49,10 @@ def test_grid_seed_chooses_different_images(tmp_path):
     sample_grid(ds, tmp_path / "c.png", per_class=3, seed=0)
     a, b, c = (np.asarray(Image.open(tmp_path / f"{n}.png")) for n in "abc")
     assert not np.array_equal(a, b) and np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("per_class", [0, 101])
+def test_a_per_class_count_outside_what_a_viewer_opens_is_one_message_and_no_file(tmp_path, per_class):
+    with pytest.raises(CifarlabError, match=rf"1 to 100 images per class \(--per-class\).* got {per_class}"):
+        sample_grid(coloured_dataset(3), tmp_path / "g.png", per_class=per_class)
+    assert not (tmp_path / "g.png").exists()

@@ -41,8 +41,17 @@ def test_unknown_name_is_an_error_listing_close_names():
 
 
 def test_unknown_option_is_an_error_naming_the_model():
-    with pytest.raises(CifarlabError, match="resnet18"):
+    with pytest.raises(CifarlabError, match=r"resnet18.*model.options=\{\}"):
         create("resnet18", widen=4)
+
+
+def test_an_option_the_constructor_has_no_parameter_for_is_named_with_the_valid_ones():
+    # The recipe's options kept after `model.name=` changed: name the stray one and what the model takes.
+    with pytest.raises(CifarlabError) as info:
+        create("airbench94", width_multiplier=0.5, dropout=0.1)
+    message = str(info.value)
+    assert "has no option dropout (its options: bn_momentum, width_multiplier, widths)" in message
+    assert "drop model.options.dropout from the recipe" in message and "model.options.width_multiplier" not in message
 
 
 def test_create_passes_the_class_count_to_the_constructor():

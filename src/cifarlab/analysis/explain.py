@@ -21,6 +21,7 @@ from cifarlab.runs import Run, load_run
 
 # Images predicted per pass while looking for enough correct and misclassified ones.
 SCAN_BATCH = 500
+MAX_IMAGES = 100  # per group: 1.75 inch rows at 120 dpi; matplotlib refuses figures over 65,536 pixels
 
 
 @dataclass
@@ -92,8 +93,9 @@ def explain_run(
 
     Each map explains the class the model predicted. Returns what was shown.
     """
-    if count < 1:
-        raise CifarlabError(f"--images {count}: show at least 1 image per group")
+    if not 1 <= count <= MAX_IMAGES:
+        raise CifarlabError(f"--images {count}: show 1 to {MAX_IMAGES} images per group (one figure row each); "
+                            f"for more, run again with another --seed or --classes")
     run = load_run(run_dir)
     place = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = run.model.to(place)

@@ -50,6 +50,11 @@ class Subset:
     indices: Tensor
 
 
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise CifarlabError(f"--batch-size {batch_size}: evaluate at least 1 image per forward pass (default 500)")
+
+
 def evaluation_subset(run: Run, count: int, split: str, seed: int, device: torch.device) -> Subset:
     """`count` images drawn (seeded) from the run's `split`, scaled to [0, 1] and resized as the run
     evaluates, on `device`. The split is sorted by class, hence the random draw."""
@@ -102,6 +107,7 @@ def landscape_of_run(
         raise CifarlabError(f"--dims {dims}: a slice has 1 or 2 directions")
     if points < 2 or extent <= 0:
         raise CifarlabError(f"--points {points} --range {extent}: use at least 2 points and a positive range")
+    _check_batch_size(batch_size)
     run = load_run(run_dir)
     place = _device(device)
     out = Path(out) if out is not None else run.dir / "landscape"
@@ -147,6 +153,7 @@ def interpolate_runs(
     """
     if points < 2 or margin < 0:
         raise CifarlabError(f"--points {points}: use at least 2 points (and a margin of 0 or more)")
+    _check_batch_size(batch_size)
     first, second = load_run(run_a), load_run(run_b)
     if first.classes != second.classes:
         raise CifarlabError(f"{first.dir} and {second.dir} predict different classes; interpolate between two runs "

@@ -13,6 +13,9 @@ from cifarlab.data.splits import examples_per_class
 from cifarlab.errors import CifarlabError
 
 _MAX_ROWS = 20  # beyond this a grid stops being readable; rows are spread over all classes
+# Columns: 100 tiles of 64 px are 6,600 px wide; 10,000 wrote a 218-megapixel PNG that image viewers
+# (and Pillow's decompression-bomb check) refuse to open.
+MAX_PER_CLASS = 100
 _MIN_TILE = 64  # small images are enlarged (nearest neighbour) to at least this many pixels
 _GAP = 2
 
@@ -24,9 +27,9 @@ def sample_grid(dataset: Dataset, path: str | os.PathLike, per_class: int = 10, 
     With more than `max_rows` classes, `max_rows` classes evenly spread over the label
     order are shown.
     """
-    if per_class < 1 or max_rows < 1:
-        raise CifarlabError(f"a sample grid needs per_class >= 1 and max_rows >= 1, got "
-                            f"{per_class} and {max_rows}")
+    if not 1 <= per_class <= MAX_PER_CLASS or max_rows < 1:
+        raise CifarlabError(f"a sample grid shows 1 to {MAX_PER_CLASS} images per class (--per-class) in at least "
+                            f"one row, got {per_class} and {max_rows} rows")
     rows = _row_classes(dataset.num_classes, max_rows)
     counts = torch.bincount(dataset.train_labels, minlength=dataset.num_classes)
     per_class = min(per_class, int(counts[counts > 0].min()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
@@ -107,6 +108,7 @@ def create(
             "pass a name from `cifarlab models`."
         )
     build = constructor_of(name)
+    _check_options(name, build, options)
     if weights is not None:
         options["weights"] = str(weights)
     try:
@@ -117,8 +119,28 @@ def create(
                 f"model {name!r} has no pretrained weights of its own; weights must be a .safetensors file "
                 f"written by `cifarlab export` (got {str(weights)!r})."
             ) from exc
-        raise CifarlabError(f"model {name!r} does not accept these options {sorted(options)}: {exc}") from exc
+        raise CifarlabError(f"model {name!r} does not accept these options {sorted(options)}: {exc}; drop the one "
+                            "it names from the recipe, or clear them all with model.options={}") from exc
     return with_input_config(model, None if weights is None else str(weights))
+
+
+def _check_options(name: str, build: Callable[..., nn.Module], options: dict[str, Any]) -> None:
+    """Name the options `build` has no parameter for (a recipe's options kept after model.name changed)."""
+    try:
+        parameters = inspect.signature(build).parameters
+    except (TypeError, ValueError):  # no signature to read: the constructor itself will say
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = sorted(k for k, p in parameters.items()
+                      if k not in ("num_classes", "weights") and p.kind is not inspect.Parameter.VAR_POSITIONAL)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise CifarlabError(
+            f"model {name!r} has no option {', '.join(unknown)} (its options: {', '.join(accepted) or 'none'}); "
+            f"drop {' '.join(f'model.options.{k}' for k in unknown)} from the recipe, or clear them all with "
+            "model.options={}"
+        )
 
 
 def with_input_config(model: nn.Module, weights: str | None) -> nn.Module:

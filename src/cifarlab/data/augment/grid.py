@@ -13,6 +13,7 @@ from cifarlab.atomic import atomic_path
 from cifarlab.data.augment.heavy import HeavyAugment
 from cifarlab.data.augment.ops import apply_op
 from cifarlab.data.augment.spec import OpSetting, check_ops
+from cifarlab.data.grid import MAX_PER_CLASS
 from cifarlab.errors import CifarlabError
 
 _TILE = 64  # CIFAR images are enlarged (nearest neighbour) to this many pixels
@@ -58,8 +59,8 @@ def augment_grid(augment: Any, images: torch.Tensor, labels: torch.Tensor, class
     if not augment.ops and augment.policy == "none":
         raise CifarlabError("the recipe has no heavy augmentation to show (augment.ops is empty and "
                             "augment.policy=none); add e.g. augment.ops=[{name: rotate, p: 0.5}]")
-    if count < 1:
-        raise CifarlabError(f"an augmentation grid needs at least one image, got --images {count}")
+    if not 1 <= count <= MAX_PER_CLASS:
+        raise CifarlabError(f"an augmentation grid shows 1 to {MAX_PER_CLASS} images (columns), got --images {count}")
     picked = sample_images(images, labels, count, seed)
     rows = augment_rows(augment, images[picked], seed)
     font = ImageFont.load_default()
