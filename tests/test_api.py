@@ -60,6 +60,24 @@ def test_bad_tensors_and_overrides_are_one_clear_error(tmp_path, cifar10_small):
     assert not any(tmp_path.iterdir())
 
 
+def test_tensors_that_would_fail_later_or_train_wrongly_are_refused_up_front(tmp_path, cifar10_small):
+    images, labels = cifar10_small.train_images, cifar10_small.train_labels
+    bad = {
+        "1000 training images but 10 labels": (images, labels[:10]),
+        "no training images": (images[:0], labels[:0]),
+        "integer class indices; got torch.float32": (images, labels.float() + 0.5),  # not truncated silently
+        r"integer class indices; got torch.int64 \(1000, 10\).*labels.argmax\(1\)":
+            (images, torch.nn.functional.one_hot(labels, 10)),
+        "class indices 0, 1, ...; found -1": (images, labels - 1),
+        "test images are": (images, labels, images[:10, :, :16], labels[:10]),
+        "10 test images but 9 labels": (images, labels, images[:10], labels[:9]),
+    }
+    for message, data in bad.items():
+        with pytest.raises(cifarlab.CifarlabError, match=message):
+            cifarlab.train(TINY, data=data, out_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
 def test_create_model_and_load_dataset_are_the_registry_and_the_data_layer(cifar10):
     model = cifarlab.create_model("lenet", num_classes=10)
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
@@ -78,3 +96,10 @@ def test_registering_a_model_again_from_the_same_code_is_harmless():
     exec(compile(source, "<cell>", "exec"), namespace)
     exec(compile(source, "<cell>", "exec"), namespace)  # the cell run twice
     assert cifarlab.create_model("notebook_net", num_classes=3).out_features == 3
+
+
+def test_arguments_of_the_wrong_type_are_a_type_error_naming_what_is_taken():
+    with pytest.raises(TypeError, match="recipe must be a shipped name, a YAML path, a mapping or a Recipe; got int"):
+        cifarlab.train(12345)
+    with pytest.raises(TypeError, match="takes a Run, a run folder or an nn.Module; got int"):
+        cifarlab.evaluate(42)

@@ -37,6 +37,8 @@ def recipe_of(recipe: RecipeLike, overrides: Optional[Mapping[str, Any]] = None)
     Overrides go through the loader's own `key=value` merge, so a mapping and a file take them the same
     way the command line does (JSON values are YAML values).
     """
+    if not isinstance(recipe, (str, os.PathLike, Mapping, Recipe)):
+        raise TypeError(f"recipe must be a shipped name, a YAML path, a mapping or a Recipe; got {type(recipe).__name__}")
     words = [f"{key}={json.dumps(value)}" for key, value in (overrides or {}).items()]
     if isinstance(recipe, Recipe):
         recipe = recipe_to_dict(recipe)
@@ -51,15 +53,35 @@ def _as_dataset(data: Sequence[torch.Tensor]) -> Dataset:
         raise CifarlabError("data as tensors is (images, labels) or (train_images, train_labels, test_images, "
                             f"test_labels); got {len(data)} items")
     tensors = [torch.as_tensor(t) for t in data]
-    if tensors[0].dtype != torch.uint8 or tensors[0].ndim != 4:
-        raise CifarlabError(f"images must be uint8 N x C x H x W (pixels 0-255); got {tensors[0].dtype} "
-                            f"{tuple(tensors[0].shape)}: convert with (x * 255).round().to(torch.uint8)")
+    _check_images_and_labels(tensors[0], tensors[1], "training")
+    if len(tensors) == 4:
+        _check_images_and_labels(tensors[2], tensors[3], "test")
+        if tensors[2].shape[1:] != tensors[0].shape[1:]:
+            raise CifarlabError(f"test images are {tuple(tensors[2].shape[1:])} but training images "
+                                f"{tuple(tensors[0].shape[1:])}; give both sets at one size")
+    else:  # no test set given: an empty one, and the run skips its test evaluation
+        tensors += [tensors[0][:0], tensors[1][:0]]
     labels = tensors[1].long()
-    num_classes = int(labels.max()) + 1
-    if len(tensors) == 2:  # no test set given: an empty one, and the run skips its test evaluation
-        tensors += [tensors[0][:0], labels[:0]]
+    test_top = int(tensors[3].max()) if len(tensors[3]) else 0
+    num_classes = max(int(labels.max()), test_top) + 1
     return Dataset(name="tensors", classes=[str(c) for c in range(num_classes)], train_images=tensors[0],
                    train_labels=labels, test_images=tensors[2], test_labels=tensors[3].long())
+
+
+def _check_images_and_labels(images: torch.Tensor, labels: torch.Tensor, which: str) -> None:
+    """One message for what the training would otherwise fail on later, or silently get wrong."""
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise CifarlabError(f"{which} images must be uint8 N x C x H x W (pixels 0-255); got {images.dtype} "
+                            f"{tuple(images.shape)}: convert with (x * 255).round().to(torch.uint8)")
+    if labels.ndim != 1 or labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise CifarlabError(f"{which} labels must be a 1-D tensor of integer class indices; got {labels.dtype} "
+                            f"{tuple(labels.shape)} (one-hot labels: labels.argmax(1))")
+    if len(labels) != len(images):
+        raise CifarlabError(f"{len(images)} {which} images but {len(labels)} labels; give one label per image")
+    if which == "training" and not len(images):
+        raise CifarlabError("no training images: the training tensors are empty")
+    if len(labels) and int(labels.min()) < 0:
+        raise CifarlabError(f"{which} labels must be class indices 0, 1, ...; found {int(labels.min())}")
 
 
 def train(recipe: RecipeLike, *, model: Optional[nn.Module] = None, data: DataLike = None,
@@ -127,6 +149,8 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
         images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
         if not len(images):
             raise CifarlabError(f"run {run.dir} has no {split} images (data.val_size=0?); use split='test'")
+    elif not isinstance(run_or_model, nn.Module):
+        raise TypeError(f"evaluate() takes a Run, a run folder or an nn.Module; got {type(run_or_model).__name__}")
     else:
         model = run_or_model
         if split == "val":
