@@ -94,3 +94,17 @@ def test_a_new_run_skips_a_folder_another_process_has_just_claimed(tmp_path, cif
     result = run_recipe(recipe_from_dict(data, source="test"))
     assert result.status == "finished" and result.run_dir == tmp_path / "runs" / "race-2"
     assert [p.name for p in claimed.iterdir()] == [LOCK_FILE]  # the other process's folder is untouched
+
+
+def test_a_file_system_without_flock_leaves_the_folder_unguarded_instead_of_refusing_it(tmp_path, monkeypatch):
+    import errno
+
+    import cifarlab.run_lock as run_lock
+
+    def no_flock(fd, operation):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(run_lock.fcntl, "flock", no_flock)
+    with hold_run_folder(tmp_path):
+        assert holder(tmp_path) is None
+    assert not (tmp_path / LOCK_FILE).exists()

@@ -15,6 +15,7 @@ Locks are per process and re-entrant: a sweep holds a point's folder while it cl
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 from collections.abc import Iterator
@@ -29,6 +30,10 @@ except ImportError:  # Windows: no flock; run folders are not guarded there
     fcntl = None
 
 LOCK_FILE = ".lock"
+
+# flock's answers on a file system that cannot lock (some FUSE and network mounts): such a folder is
+# used unguarded, as before locks existed, rather than refused.
+_NO_LOCKING = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
 # Folders this process holds: resolved path -> [open lock file descriptor, nesting depth].
 _held: dict[Path, list[int]] = {}
@@ -51,6 +56,9 @@ def holder(run_dir: str | os.PathLike) -> Optional[str]:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return _describe(os.pread(fd, 200, 0))
+    except OSError as exc:
+        if exc.errno not in _NO_LOCKING:
+            raise
     finally:
         os.close(fd)  # also drops the shared lock, if it was taken
     return None
@@ -105,6 +113,11 @@ def _lock(run_dir: Path) -> int:
             os.close(fd)
             raise RunFolderBusy(f"{run_dir} is in use by another cifarlab process ({busy}); wait for it to end, "
                                 f"or stop it, then run this command again") from None
+        except OSError as exc:
+            if exc.errno not in _NO_LOCKING:
+                os.close(fd)
+                raise
+            return fd  # unguarded: this file system has no flock
         try:
             same_file = os.stat(path).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:
