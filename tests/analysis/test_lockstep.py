@@ -162,6 +162,12 @@ def test_a_study_file_reads_vary_and_variants_and_refuses_both_at_once(tmp_path)
     path.write_text(yaml.safe_dump({"recipe": "quick", "vary": {"train.loss": ["mse"]}, "variants": {"a": {}}}))
     with pytest.raises(CifarlabError, match="exactly one of"):
         read_study(path)
+    path.write_text(yaml.safe_dump({"recipe": "quick", "vary": {"train.loss": []}}))
+    with pytest.raises(CifarlabError, match="takes one key and a list of values"):  # was a StopIteration
+        read_study(path)
+    path.write_bytes(b"recipe: quick\nname: \xff\n")
+    with pytest.raises(CifarlabError, match=r"is not UTF-8 text \(byte 20\)"):
+        read_study(path)
 
 
 def test_every_shipped_fdu_study_reads_and_resolves_its_recipes():

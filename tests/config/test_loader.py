@@ -105,6 +105,11 @@ def test_cycle_is_an_error_naming_the_files(tmp_path):
         assert name in message
 
 
+def test_a_recipe_file_that_is_not_utf8_is_one_message(tmp_path):
+    (tmp_path / "latin1.yaml").write_bytes("name: r\u00e9sum\u00e9\n".encode("latin-1"))
+    assert "is not UTF-8 text (byte 7); save it as UTF-8" in error_of(tmp_path / "latin1.yaml")
+
+
 def test_shared_base_through_two_parents_is_not_a_cycle(tmp_path):
     write(tmp_path / "base.yaml", "seed: 7\n")
     write(tmp_path / "x.yaml", "extends: base.yaml\n")

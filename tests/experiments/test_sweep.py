@@ -213,3 +213,16 @@ def test_sweep_takes_shipped_recipe_and_sweep_names_from_any_folder(tmp_path, mo
     assert [r["seed"] for r in rows] == ["0", "1"] and all(0 <= float(r["test_top1"]) <= 100 for r in rows)
     assert main(["sweep", "quikc", "--grid", "seed=0,1"]) == 2
     assert "closest: quick" in capsys.readouterr().err
+
+
+def test_sweep_files_name_a_shipped_recipe_and_their_mistakes_are_one_message(tmp_path):
+    (tmp_path / "shipped.yaml").write_text("recipe: fdu/base\ngrid: {seed: [0, 1]}\n")
+    assert sweep_spec(tmp_path / "shipped.yaml").recipe.name == "base.yaml"
+    mistakes = {
+        "grid: {seed: []}": "grid axis seed lists no values",
+        "recipe: nosuch.yaml\ngrid: {seed: [0]}": r"recipe 'nosuch.yaml' is neither a file .* nor a shipped recipe",
+    }
+    for text, message in mistakes.items():
+        (tmp_path / "s.yaml").write_text(f"recipe: quick\n{text}\n" if text.startswith("grid") else text + "\n")
+        with pytest.raises(CifarlabError, match=message):
+            sweep_spec(tmp_path / "s.yaml")

@@ -125,7 +125,9 @@ def _read_yaml(path: Path) -> dict:
         relative = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
         raise CifarlabError(f"recipe file {str(path)!r} not found{relative}; check the path")
     try:
-        data = yaml.load(path.read_text(), Loader=_StrictLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except UnicodeDecodeError as exc:
+        raise CifarlabError(f"recipe file {str(path)!r} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise CifarlabError(f"recipe file {str(path)!r} is not valid YAML: {exc}; fix the line it names") from exc
     if data is None:

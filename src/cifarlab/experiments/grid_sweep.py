@@ -19,7 +19,7 @@ from typing import Optional
 
 import yaml
 
-from cifarlab.config.shipped import resolve_sweep_or_recipe
+from cifarlab.config.shipped import resolve_recipe, resolve_sweep_or_recipe
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.grid import as_override_text, grid_points, parse_axis
 from cifarlab.experiments.sweep import RUNS, Outcome, run_points
@@ -42,8 +42,8 @@ class SweepSpec:
 def is_sweep_file(path: str | Path) -> bool:
     """Whether `path` is a sweep file (it has `grid:`) rather than a recipe."""
     try:
-        content = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
+        content = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
     return isinstance(content, dict) and "grid" in content
 
@@ -58,9 +58,21 @@ def read_sweep_file(path: str | Path) -> SweepSpec:
                             f"{', '.join(_SWEEP_KEYS)}; fix {', '.join(unknown) or 'recipe/grid'}")
     grid = {str(k): [as_override_text(v) for v in (values if isinstance(values, list) else [values])]
             for k, values in content["grid"].items()}
+    empty = [key for key, values in grid.items() if not values]
+    if empty:
+        raise CifarlabError(f"sweep file {path}: grid axis {', '.join(empty)} lists no values; give at least one "
+                            f"(e.g. {empty[0]}: [0, 1]) or remove the axis")
     overrides = [f"{k}={as_override_text(v)}" for k, v in (content.get("overrides") or {}).items()]
     out = content.get("out")
-    return SweepSpec(recipe=path.parent / content["recipe"], grid=grid, overrides=overrides,
+    # The recipe: a path relative to the sweep file, else a shipped name (`recipe: fdu/base`).
+    beside = path.parent / str(content["recipe"])
+    try:
+        recipe = beside if beside.is_file() else resolve_recipe(str(content["recipe"]))
+    except CifarlabError:
+        raise CifarlabError(f"sweep file {path}: recipe {content['recipe']!r} is neither a file ({beside}) nor a "
+                            "shipped recipe; fix `recipe:` (a path relative to the sweep file, or a name from "
+                            "`cifarlab recipes`)") from None
+    return SweepSpec(recipe=recipe, grid=grid, overrides=overrides,
                      out=(Path(out) if out else None), reference=content.get("reference"))
 
 

@@ -107,7 +107,9 @@ def read_study(path: str | Path) -> Study:
     if not path.is_file():
         raise CifarlabError(f"study file {path} does not exist; give a YAML file with recipe: and variants: (or vary:)")
     try:
-        content = yaml.safe_load(path.read_text())
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CifarlabError(f"study file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise CifarlabError(f"study file {path} is not valid YAML ({exc}); fix the line it names") from None
     if not isinstance(content, dict) or "recipe" not in content or ("vary" in content) == ("variants" in content):
@@ -118,7 +120,8 @@ def read_study(path: str | Path) -> Study:
         raise CifarlabError(f"study file {path} has unknown keys {', '.join(unknown)}; it knows {', '.join(_STUDY_KEYS)}")
     if "vary" in content:
         vary = content["vary"]
-        if not isinstance(vary, dict) or len(vary) != 1 or not isinstance(next(iter(vary.values())), list):
+        if not isinstance(vary, dict) or len(vary) != 1 or not isinstance(next(iter(vary.values())), list) \
+                or not next(iter(vary.values())):
             raise CifarlabError(f"`vary:` in {path} takes one key and a list of values, "
                                 "e.g. vary: {train.loss: [mse, bce]}; "
                                 "use `variants:` to change several keys per variant")
