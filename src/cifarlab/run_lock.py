@@ -18,6 +18,7 @@ import contextlib
 import errno
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
@@ -107,7 +108,7 @@ def _lock(run_dir: Path) -> int:
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_exclusive(fd)
         except BlockingIOError:
             busy = _describe(os.pread(fd, 200, 0))
             os.close(fd)
@@ -127,6 +128,18 @@ def _lock(run_dir: Path) -> int:
             os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
             return fd
         os.close(fd)  # the file was removed by its last holder after we opened it: lock the new one
+
+
+def _flock_exclusive(fd: int, attempts: int = 5) -> None:
+    """flock(LOCK_EX) without waiting on a holder, but past `holder()`'s shared probe of a moment."""
+    for attempt in range(attempts):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.02)
 
 
 def _describe(content: bytes) -> str:
