@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from cifarlab import atomic
-from cifarlab.atomic import atomic_path, make_dirs, remove_stale_temporaries, write_text
+from cifarlab.atomic import atomic_path, make_dirs, output_folder, remove_stale_temporaries, write_text
 from cifarlab.errors import CifarlabError
 
 
@@ -109,3 +109,18 @@ def test_temporaries_name_their_writer(tmp_path):
     with atomic_path(tmp_path / "a.txt") as tmp:
         assert tmp.name.startswith(f".a.txt.pid{os.getpid()}@") and tmp.name.endswith(atomic.TEMP_SUFFIX)
         tmp.write_text("a")
+
+
+def test_an_output_folder_made_for_a_failed_block_goes_again_and_an_existing_one_stays(tmp_path):
+    for existing in (False, True):
+        folder = tmp_path / f"out{existing}"
+        if existing:
+            folder.mkdir()
+        with pytest.raises(KeyboardInterrupt):
+            with output_folder(folder) as path:
+                (path / "partial.csv").write_text("method,ratio\n")
+                raise KeyboardInterrupt
+        assert folder.exists() == existing
+    with output_folder(tmp_path / "done") as path:
+        (path / "table.csv").write_text("ok\n")
+    assert (tmp_path / "done" / "table.csv").read_text() == "ok\n"

@@ -12,6 +12,7 @@ import errno
 import glob
 import os
 import re
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -61,6 +62,21 @@ def make_dirs(path: str | os.PathLike, hint: str = OUTPUT_HINT) -> Path:
             raise
         raise error from exc
     return path
+
+
+@contextlib.contextmanager
+def output_folder(path: str | os.PathLike, hint: str = OUTPUT_HINT) -> Iterator[Path]:
+    """`make_dirs(path)` for a command's outputs, before its work: a folder the block created is removed
+    again if the block fails or is interrupted, so that a stopped command leaves no empty or partial folder."""
+    path = Path(path)
+    existed = path.exists()
+    make_dirs(path, hint)
+    try:
+        yield path
+    except BaseException:
+        if not existed:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def temporary_prefix(path: Path) -> str:

@@ -146,3 +146,16 @@ def test_fine_tuning_trains_in_the_runs_precision_and_memory_format(tmp_path, mo
     assert len(seen) == 6  # one epoch: 200 training images in batches of 32, the partial batch dropped
     assert set(seen) == {(logits_dtype, channels_last, channels_last)}
     assert 0 <= study.rows[0].top1_finetuned <= 100
+
+
+def test_an_interrupted_prune_leaves_no_output_folder(slbi_run, tmp_path, monkeypatch):
+    import cifarlab.analysis.pruning_study as pruning_study
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pruning_study, "finetune", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pruning_study.prune_run(slbi_run, [50], tmp_path / "p", methods=["magnitude"], finetune_epochs=1,
+                                log=lambda *_: None)
+    assert not (tmp_path / "p").exists()

@@ -32,7 +32,7 @@ from cifarlab.analysis.pruning import (
     removed_share,
 )
 from cifarlab.analysis.pruning_plots import plot_pruning
-from cifarlab.atomic import make_dirs, write_text
+from cifarlab.atomic import output_folder, write_text
 from cifarlab.config.recipe import Recipe
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.data.prepare import prepare_splits
@@ -125,10 +125,11 @@ def prune_run(run_dir: str | os.PathLike, ratios: Sequence[float], out: Optional
     if not weights:
         raise CifarlabError(f"model {recipe.model.name} has no convolution to prune; "
                             f"name the layers with --layers (or all)")
-    # The output folder before the minutes of pruning: a bad --out is one message now, not at the end.
-    out_dir = make_dirs(Path(out) if out else run.dir / "prune", hint="pass another --out folder")
-    # Every ratio scores the test split again (and fine-tunes): keep the memory each batch frees.
-    with allocator_setting(recipe.train.allocator):
+    # The output folder before the minutes of pruning: a bad --out is one message now, not at the end, and
+    # a folder made here goes again if the pruning fails or is interrupted. Every ratio scores the test
+    # split again (and fine-tunes): the allocator setting keeps the memory each batch frees.
+    out_folder = Path(out) if out else run.dir / "prune"
+    with output_folder(out_folder, hint="pass another --out folder") as out_dir, allocator_setting(recipe.train.allocator):
         study = PruneStudy(run.dir, _test_top1(dense, run, recipe, images, labels), list(weights), finetune_epochs)
         log(f"dense test top-1 {study.dense_top1:.2f}% ({len(weights)} pruned layers)")
         batches = None
@@ -152,9 +153,9 @@ def prune_run(run_dir: str | os.PathLike, ratios: Sequence[float], out: Optional
                 study.rows.append(row)
                 tuned = "" if row.top1_finetuned is None else f", fine-tuned {row.top1_finetuned:.2f}%"
                 log(f"{method:>9} {ratio:5.1f}%: top-1 {row.top1:.2f}%{tuned} ({time.perf_counter() - started:.1f} s)")
-    write_text(out_dir / TABLE_CSV, table_csv(study))
-    write_text(out_dir / TABLE_MD, table_markdown(study))
-    plot_pruning(study.rows, study.dense_top1, out_dir / PLOT, title=f"{recipe.model.name} ({run.dir.name})")
+        write_text(out_dir / TABLE_CSV, table_csv(study))
+        write_text(out_dir / TABLE_MD, table_markdown(study))
+        plot_pruning(study.rows, study.dense_top1, out_dir / PLOT, title=f"{recipe.model.name} ({run.dir.name})")
     study.files = {"csv": out_dir / TABLE_CSV, "markdown": out_dir / TABLE_MD, "plot": out_dir / PLOT}
     return study
 
