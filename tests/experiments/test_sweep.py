@@ -226,3 +226,15 @@ def test_sweep_files_name_a_shipped_recipe_and_their_mistakes_are_one_message(tm
         (tmp_path / "s.yaml").write_text(f"recipe: quick\n{text}\n" if text.startswith("grid") else text + "\n")
         with pytest.raises(CifarlabError, match=message):
             sweep_spec(tmp_path / "s.yaml")
+
+
+def test_a_cluster_jobs_user_error_is_read_from_its_traceback_text_busy_folders_included():
+    from cifarlab.experiments.launchers import _user_error_message
+
+    head = "submitit.core.utils.FailedJobError: Job (task=0) failed during processing with trace:\n" \
+           "----------------------\nTraceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n"
+    assert _user_error_message(head + "cifarlab.errors.CifarlabError: optim.lrr is not a key\n") == \
+        "optim.lrr is not a key"
+    busy = "runs/seed0 is in use by another cifarlab process (pid 12 on node3); wait for it to end"
+    assert _user_error_message(head + f"cifarlab.run_lock.RunFolderBusy: {busy}\n") == busy
+    assert _user_error_message(head + "ValueError: a bug keeps its traceback\n") is None

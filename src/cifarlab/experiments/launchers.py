@@ -11,6 +11,7 @@ import concurrent.futures
 import functools
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterable
@@ -162,9 +163,12 @@ def _job_result(job):
         raise CifarlabError(message) from exc
 
 
+# The last line of a job's traceback when it ended on a user error: CifarlabError or its subclass
+# RunFolderBusy (another process holds the point's run folder), printed with or without its module.
+_USER_ERROR = re.compile(r"(?:^|[\s.])(?:CifarlabError|RunFolderBusy): (.*)$", re.MULTILINE)
+
+
 def _user_error_message(job_error: str) -> Optional[str]:
     """The message of a CifarlabError raised inside a job, found in the traceback text submitit hands back."""
-    marker = "CifarlabError: "
-    if marker not in job_error:
-        return None
-    return job_error.rsplit(marker, 1)[1].strip().splitlines()[0]
+    found = _USER_ERROR.findall(job_error)
+    return found[-1].strip() if found else None
