@@ -115,7 +115,7 @@ def prune_run(run_dir: str | os.PathLike, ratios: Sequence[float], out: Optional
     dense.to(target, memory_format=torch.channels_last if recipe.train.channels_last else torch.contiguous_format)
     methods = list(methods)
     if "slbi" in methods and not gammas:
-        log(f"note: {run.dir} trained with optim.name={run.recipe.optim.name}, so it has no Gamma; "
+        log(f"note: {run.dir} trained with optim.name={recipe.optim.name}, so it has no Gamma; "
             f"pruning by magnitude only (train with optim.name=slbi for the DessiLBI path)")
         methods.remove("slbi")
     if not methods:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
@@ -49,15 +50,21 @@ def resolve_recipe(name_or_path: str | os.PathLike) -> Path:
     )
 
 
+def shipped_file(name_or_path: str | os.PathLike) -> Optional[Path]:
+    """The file under the shipped recipes folder that a name means (`sweeps/fdu_zoo`,
+    `configs/fdu/studies/loss_cpu.yaml`), sweep and study files included; None when there is none."""
+    path = RECIPES_DIR / f"{_shipped_name(str(name_or_path))}.yaml"
+    return path if path.is_file() else None
+
+
 def resolve_sweep_or_recipe(name_or_path: str | os.PathLike) -> Path:
     """What `cifarlab sweep` is given: an existing file (a sweep file or a recipe), else the shipped sweep
     file of that name (`sweeps/fdu_zoo`), else the shipped recipe (`quick`), as `cifarlab train` finds it."""
     path = Path(name_or_path)
     if path.is_file():
         return path
-    name = _shipped_name(str(name_or_path))
-    sweep = RECIPES_DIR / f"{name}.yaml"
-    if name.startswith(f"{SWEEPS_FOLDER}/") and sweep.is_file():
+    sweep = shipped_file(name_or_path)
+    if sweep is not None and sweep.is_relative_to(RECIPES_DIR / SWEEPS_FOLDER):
         return sweep
     return resolve_recipe(name_or_path)
 

@@ -81,8 +81,6 @@ def sweep_spec(path: str | Path, grid_words: list[str] = (), overrides: list[str
     and overrides on top."""
     path = resolve_sweep_or_recipe(path)
     spec = read_sweep_file(path) if is_sweep_file(path) else SweepSpec(recipe=path)
-    if not spec.recipe.is_file():
-        raise CifarlabError(f"recipe {spec.recipe} does not exist; give a recipe file or a sweep file with `recipe:`")
     for word in grid_words:
         key, values = parse_axis(word)
         spec.grid[key] = values  # the command line wins over the file

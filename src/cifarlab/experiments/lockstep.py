@@ -37,7 +37,7 @@ import yaml
 from cifarlab.atomic import write_text
 from cifarlab.config import load_recipe, recipe_to_dict
 from cifarlab.config.recipe import Recipe
-from cifarlab.config.shipped import RECIPES_DIR
+from cifarlab.config.shipped import shipped_file
 from cifarlab.data.sources import Dataset, load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.grid import as_override_text
@@ -96,9 +96,7 @@ def study_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
-    name = str(name_or_path).removeprefix("configs/")
-    shipped = RECIPES_DIR / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
-    return shipped if shipped.is_file() else path
+    return shipped_file(name_or_path) or path
 
 
 def read_study(path: str | Path) -> Study:

@@ -202,16 +202,17 @@ def _claim_new_run_dir(run_dir: Path, recipe: Recipe, place: Placement, held: co
     holds it, or has written into it, keeps it, and this one stops before writing anything.
     """
     make_dirs(run_dir)
-    taken = f"{run_dir} was taken by another cifarlab run started at the same time; run this command again"
     try:
         held.enter_context(hold_run_folder(run_dir))
+        # Held, but the other run may have taken the folder, written and let go between our choice and now.
+        taken = place.world_size == 1 and holds_files(run_dir)
     except RunFolderBusy:
         if place.world_size > 1:
             raise
-        raise CifarlabError(f"{taken} (it will train in {new_run_dir(recipe)})") from None
-    if place.world_size == 1 and holds_files(run_dir):
-        # The other run took the folder, wrote and let go between our choice and now: leave it be.
-        raise CifarlabError(f"{taken} (it will train in {new_run_dir(recipe)})")
+        taken = True
+    if taken:
+        raise CifarlabError(f"{run_dir} was taken by another cifarlab run started at the same time; run this "
+                            f"command again (it will train in {new_run_dir(recipe)})")
 
 
 def _check_resumable(run_dir: Path, recipe: Recipe, splits: Splits, allow_changed: Iterable[str],
