@@ -17,14 +17,19 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from cifarlab.config import load_recipe
-from cifarlab.experiments.run import run_recipe
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # stopped_run, beside this file
+
+from stopped_run import exit_if_stopped  # noqa: E402
+
+from cifarlab.config import load_recipe  # noqa: E402
+from cifarlab.experiments.run import run_recipe  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PRECISIONS = ("fp32", "bf16")
@@ -38,6 +43,7 @@ def train_once(recipe_name: str, precision: str, seed: int, overrides: list[str]
     recipe = replace(recipe, seed=seed, name=f"{recipe.name}_{precision}_seed{seed}", out_dir=out_dir)
     start = time.perf_counter()
     result = run_recipe(recipe)
+    exit_if_stopped(result)
     wall = time.perf_counter() - start
     epochs = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     train_s = sum(record.get("time_s", 0.0) for record in epochs if record.get("kind") == "epoch")

@@ -42,7 +42,9 @@ def test_a_baseline_recipe_trains_in_the_same_invocation_and_both_get_a_share_of
     bench = load_bench()
     import cpu_peak  # on sys.path once the bench is loaded
 
-    monkeypatch.setattr(cpu_peak, "peak_gflops", lambda device: {"bf16_conv": 1000.0})
+    # Measured before the runs and after them; the second, disturbed measurement must not set the shares.
+    measurements = iter([1000.0, 600.0])
+    monkeypatch.setattr(cpu_peak, "peak_gflops", lambda device: {"bf16_conv": next(measurements)})
     recipes = {}
     for name, steps in (("new", 4), ("old", 8)):
         recipes[name] = tmp_path / f"{name}.yaml"
@@ -58,6 +60,7 @@ def test_a_baseline_recipe_trains_in_the_same_invocation_and_both_get_a_share_of
     # A row names the overrides it ran with, so a pilot is never mistaken for the recipe as shipped.
     assert all(r["overrides"] == ["train.label_smoothing=0.1"] for r in rows)
     assert f"time ratio {recipes['new']} / {recipes['old']}" in out and "mean top-1 difference" in out
+    assert "bf16 conv peak measured before the runs 1000 GFLOP/s, after them 600; the shares below use the higher" in out
     shares = [line for line in out.splitlines() if "of the bf16 conv peak 1000" in line]
     assert [line.split()[0] for line in shares] == ["cifarlab", "baseline"]
 
@@ -93,3 +96,36 @@ def test_share_of_peak_gives_the_rate_its_share_and_the_training_time_at_the_ful
     assert "achieved 67 GFLOP/s" in line and "33% of the bf16 conv peak 200" in line
     assert line.endswith("its training would take 5 s")
     assert bench.share_of_peak(rows, "airbench", 1e9, 200.0) == "airbench: no timed runs"
+
+
+def test_a_run_stopped_by_a_signal_ends_the_benchmark_with_its_code_and_keeps_the_runs_before_it(
+        tmp_path, cifar10, monkeypatch, capsys):
+    import json
+    import sys
+
+    import pytest
+    import yaml
+
+    from cifarlab.experiments import run as run_module
+    from tests.conftest import tiny_recipe_data
+
+    bench = load_bench()
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe_data(name="tiny", train={"steps": 4})))
+    calls = []
+
+    def second_run_stopped(recipe_to_run):
+        # The second run stops after 2 of its 4 steps, as a Ctrl-C or SIGTERM stops it.
+        calls.append(recipe_to_run.name)
+        return run_module.run_recipe(recipe_to_run, stop_after=2 if len(calls) == 2 else None)
+
+    monkeypatch.setattr(bench, "run_recipe", second_run_stopped)
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["fast94.py", "--recipe", str(recipe), "--seeds", "0", "1", "--baseline", "none"])
+    with pytest.raises(SystemExit) as stop:
+        bench.main()
+    assert stop.value.code == 130
+    assert "stopped by a signal during" in capsys.readouterr().err
+    rows = [json.loads(line) for line in (tmp_path / "results" / "fast94_cpu.jsonl").read_text().splitlines()]
+    assert [(row["seed"], row["steps"]) for row in rows] == [(0, 4)]  # the finished run is logged, the stopped one not
