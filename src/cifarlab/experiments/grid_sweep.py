@@ -51,7 +51,7 @@ def is_sweep_file(path: str | Path) -> bool:
 def read_sweep_file(path: str | Path) -> SweepSpec:
     """The SweepSpec a sweep file describes; `recipe` is relative to the file, `out` to the working folder."""
     path = Path(path)
-    content = yaml.safe_load(path.read_text())
+    content = yaml.safe_load(path.read_text(encoding="utf-8"))  # as is_sweep_file read it
     unknown = sorted(set(content) - set(_SWEEP_KEYS))
     if unknown or "recipe" not in content or not isinstance(content.get("grid"), dict):
         raise CifarlabError(f"sweep file {path} needs `recipe:` and a `grid:` mapping (key: [values]) and knows only "

@@ -118,12 +118,12 @@ def read_study(path: str | Path) -> Study:
         raise CifarlabError(f"study file {path} has unknown keys {', '.join(unknown)}; it knows {', '.join(_STUDY_KEYS)}")
     if "vary" in content:
         vary = content["vary"]
-        if not isinstance(vary, dict) or len(vary) != 1 or not isinstance(next(iter(vary.values())), list) \
-                or not next(iter(vary.values())):
+        entries = list(vary.items()) if isinstance(vary, dict) else []
+        if len(entries) != 1 or not isinstance(entries[0][1], list) or not entries[0][1]:
             raise CifarlabError(f"`vary:` in {path} takes one key and a list of values, "
                                 "e.g. vary: {train.loss: [mse, bce]}; "
                                 "use `variants:` to change several keys per variant")
-        key, values = next(iter(vary.items()))
+        key, values = entries[0]
         variants = {_variant_name(v): [f"{key}={as_override_text(v)}"] for v in values}
         if len(variants) != len(values):
             raise CifarlabError(f"`vary:` in {path} lists a value twice; give each variant once")
