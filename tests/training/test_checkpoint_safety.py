@@ -209,3 +209,18 @@ def test_a_checkpoint_copied_out_of_its_run_is_scored_as_its_run_scored_it(tiny_
     in_run = json.loads((run_dir / "eval_val.json").read_text())
     assert scores["num_images"] == in_run["num_images"] == 100
     assert scores["top1"] == in_run["top1"] and scores["loss"] == pytest.approx(in_run["loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("content", [b'{"kind": "epoch"}\n', b"name: quick\n", b"\x89PNG\r\n\x1a\n"])
+def test_a_file_that_is_no_checkpoint_at_all_is_named_so(tmp_path, content):
+    # A metrics file, a recipe or an image passed as the checkpoint: not "corrupt", and no torch pickling jargon.
+    (tmp_path / "last.pt").write_bytes(content)
+    with pytest.raises(CifarlabError, match="is not a checkpoint") as raised:
+        load_checkpoint(tmp_path / "last.pt")
+    assert "weights_only" not in str(raised.value) and "corrupt" not in str(raised.value)
+
+
+def test_an_empty_checkpoint_is_truncated_not_foreign(tmp_path):
+    (tmp_path / "last.pt").write_bytes(b"")
+    with pytest.raises(CifarlabError, match="corrupt or truncated"):
+        load_checkpoint(tmp_path / "last.pt")

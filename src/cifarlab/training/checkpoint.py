@@ -164,7 +164,21 @@ def _old_format(path: str | Path, found: str) -> CifarlabError:
     )
 
 
+def _is_torch_file(path: Path) -> bool:
+    """Whether the file starts as torch.save writes: a zip archive, or (torch < 1.6) a pickle's protocol opcode."""
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    return head == b"PK" or head[:1] == b"\x80"
+
+
 def _corrupt(path: Path, exc: BaseException) -> CifarlabError:
+    if path.stat().st_size and not _is_torch_file(path):  # an empty file is a checkpoint cut to nothing
+        # Text, an image or a recipe given where a checkpoint belongs: torch's unpickling message about
+        # it (weights_only, opcodes) would only mislead.
+        return CifarlabError(
+            f"{path} is not a checkpoint: torch.save files start as a zip archive or a pickle, this one does "
+            "not; give best.pt or last.pt from a run folder, or the run folder itself"
+        )
     return CifarlabError(
         f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}: {str(exc)[:120]}); "
         "use the run's other checkpoint (best.pt or last.pt) or retrain"
