@@ -200,11 +200,13 @@ def test_resume_refuses_a_run_whose_recipe_was_edited_and_leaves_its_files_alone
     assert (stopped.run_dir / "indices.json").read_bytes() == indices_before
 
 
-def test_resume_of_a_folder_killed_before_its_first_checkpoint_starts_it_from_step_0(tiny_recipe):
+def test_resume_of_a_folder_killed_before_its_first_checkpoint_starts_it_from_step_0(tiny_recipe, capsys):
     from cifarlab.experiments.run import load_run_recipe
 
     stopped = run_recipe(tiny_recipe(train={"epochs": 1}), stop_after=2)
     (stopped.run_dir / "last.pt").unlink()  # as if killed before the first checkpoint was written
+    capsys.readouterr()
     resumed = run_recipe(load_run_recipe(stopped.run_dir), resume=stopped.run_dir)
     assert resumed.status == "finished"
+    assert "has no last.pt yet (stopped before its first checkpoint): training it from step 0" in capsys.readouterr().err
     assert load_checkpoint(stopped.run_dir / "last.pt")["progress"]["step"] == 6

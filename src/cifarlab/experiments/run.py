@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -174,7 +175,11 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
     barrier(place)
     if saved is not None:
         trainer.load_state(saved, str(last))
-    # else: killed before its first checkpoint, so the run starts again from step 0 in its own folder
+    elif resume and place.is_main:
+        # Killed before its first checkpoint: the run starts again from step 0 in its own folder. Said
+        # aloud, since "training N steps" after --resume would otherwise look like lost progress.
+        print(f"{run_dir} has no {runs.LAST} yet (stopped before its first checkpoint): training it from step 0",
+              file=sys.stderr, flush=True)
     if place.is_main:
         warn_if_oversubscribed()
     try:
