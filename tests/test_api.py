@@ -103,3 +103,35 @@ def test_arguments_of_the_wrong_type_are_a_type_error_naming_what_is_taken():
         cifarlab.train(12345)
     with pytest.raises(TypeError, match="takes a Run, a run folder or an nn.Module; got int"):
         cifarlab.evaluate(42)
+    with pytest.raises(TypeError, match=r"overrides must map dotted keys to values, e.g. .*; got list"):
+        cifarlab.train("quick", overrides=["train.epochs=1"])
+    with pytest.raises(TypeError, match="model must be a torch nn.Module to train; got str"):
+        cifarlab.train("quick", model="resnet18")
+
+
+def test_evaluate_takes_a_batch_size_for_a_run_too(tmp_path, cifar10):
+    run = cifarlab.train(TINY, out_dir=tmp_path)
+    # LeNet in fp32 in eval mode: the split into forward passes cannot change a score.
+    assert cifarlab.evaluate(run, batch_size=7)["top1"] == run.test["top1"]
+    with pytest.raises(cifarlab.CifarlabError, match="batch_size=0 must be at least 1"):
+        cifarlab.evaluate(run, batch_size=0)
+
+
+def test_images_the_model_cannot_take_say_what_would_fix_them(tmp_path, cifar10_small):
+    images, labels = cifar10_small.train_images, cifar10_small.train_labels
+    # Grey images: a channel mismatch, which no resizing fixes.
+    with pytest.raises(cifarlab.CifarlabError, match=r"cannot take 1-channel 32x32 images .*grey image repeated to 3"):
+        cifarlab.train(TINY, data=(images[:, :1], labels), out_dir=tmp_path)
+    # 8x8 images: too small for LeNet's two 5x5 convs and pools, which a resize does fix.
+    with pytest.raises(cifarlab.CifarlabError, match=r"cannot take 3-channel 8x8 images .*raise augment.resize"):
+        cifarlab.train(TINY, data=(images[..., :8, :8], labels), out_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_airbench_recipe_with_a_model_of_ones_own_names_the_init_setting(tmp_path, cifar10_small):
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+    data = (cifar10_small.train_images, cifar10_small.train_labels)
+    with pytest.raises(cifarlab.CifarlabError, match="set model.init=default"):
+        cifarlab.train(TINY, model=net, data=data, out_dir=tmp_path, overrides={"model.init": "airbench"})
+    run = cifarlab.train(TINY, model=net, data=data, out_dir=tmp_path, overrides={"model.init": "default"})
+    assert run.history

@@ -31,6 +31,12 @@ RecipeLike = Union[str, os.PathLike, Mapping[str, Any], Recipe]
 DataLike = Union[str, Dataset, Sequence[torch.Tensor], None]
 
 
+def _check_overrides(overrides: object) -> None:
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise TypeError("overrides must map dotted keys to values, e.g. {'train.epochs': 1, 'optim.lr': 0.05}; "
+                        f"got {type(overrides).__name__}")
+
+
 def recipe_of(recipe: RecipeLike, overrides: Optional[Mapping[str, Any]] = None) -> Recipe:
     """A shipped recipe name ("quick"), a YAML path, a mapping or a Recipe, with dotted-key overrides.
 
@@ -39,6 +45,7 @@ def recipe_of(recipe: RecipeLike, overrides: Optional[Mapping[str, Any]] = None)
     """
     if not isinstance(recipe, (str, os.PathLike, Mapping, Recipe)):
         raise TypeError(f"recipe must be a shipped name, a YAML path, a mapping or a Recipe; got {type(recipe).__name__}")
+    _check_overrides(overrides)
     words = [f"{key}={json.dumps(value)}" for key, value in (overrides or {}).items()]
     if isinstance(recipe, Recipe):
         recipe = recipe_to_dict(recipe)
@@ -95,6 +102,10 @@ def train(recipe: RecipeLike, *, model: Optional[nn.Module] = None, data: DataLi
     """
     from cifarlab.experiments.run import run_recipe
 
+    if model is not None and not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch nn.Module to train; got {type(model).__name__} (a zoo model is "
+                        "chosen by name with overrides={'model.name': NAME})")
+    _check_overrides(overrides)
     overrides = dict(overrides or {})
     if out_dir is not None:
         overrides["out_dir"] = str(out_dir)
@@ -119,15 +130,17 @@ def train(recipe: RecipeLike, *, model: Optional[nn.Module] = None, data: DataLi
 
 def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Optional[str] = None, split: str = "test",
              tta: Optional[str] = None, *, mean: Optional[Sequence[float]] = None,
-             std: Optional[Sequence[float]] = None, batch_size: int = 500) -> dict:
+             std: Optional[Sequence[float]] = None, batch_size: Optional[int] = None) -> dict:
     """Score a run (or a run folder, or a model) on a split: returns top1, top5, loss, ece and more.
 
     A run is scored as its final evaluation was (its own dataset, TTA, geometry and precision;
     "val" means its own validation images), so `evaluate(load_run(path))` gives `run.test` again;
     `tta` overrides its TTA. A bare model is scored on `data` (default cifar10) with `tta` (default
     none), normalised with `mean`/`std` (default: its input config, else the training images'
-    statistics). Nothing is written. A run is scored with its `train.allocator` setting, a bare model
-    with `auto` (see `cifarlab.training.allocator`); the free heap is handed back afterwards.
+    statistics). `batch_size` (images per forward pass) defaults to the run's `eval.batch_size`, or 500
+    for a bare model; it changes memory and speed, not the scores (beyond bf16 rounding). Nothing is
+    written. A run is scored with its `train.allocator` setting, a bare model with `auto` (see
+    `cifarlab.training.allocator`); the free heap is handed back afterwards.
     """
     from cifarlab.data.prepare import prepare_splits
     from cifarlab.data.stats import channel_stats
@@ -136,7 +149,7 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
 
     if split not in ("val", "test"):
         raise CifarlabError(f"split must be 'val' or 'test', got {split!r}")
-    options: dict = dict(tta=tta or "none", batch_size=batch_size)
+    options: dict = dict(tta=tta or "none", batch_size=batch_size or 500)
     if isinstance(run_or_model, (str, os.PathLike)):
         run_or_model = load_run(run_or_model)
     if isinstance(run_or_model, Run):
@@ -146,6 +159,8 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
         model, classes = run.model, run.classes
         mean, std = mean or run.mean, std or run.std
         options = evaluation_options(model, recipe, tta)
+        if batch_size is not None:
+            options["batch_size"] = batch_size
         images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
         if not len(images):
             raise CifarlabError(f"run {run.dir} has no {split} images (data.val_size=0?); use split='test'")

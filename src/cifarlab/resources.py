@@ -57,10 +57,16 @@ def check_fits(recipe, num_train_images: int, model: nn.Module, input_size: Sequ
     try:
         per_image = activation_bytes_per_image(model, input_size)
     except RuntimeError as exc:  # torch's shape errors: the images are too small (or shaped wrong) for the network
-        side = input_size if isinstance(input_size, int) else "x".join(map(str, input_size[-2:]))
-        raise CifarlabError(
-            f"model {recipe.model.name} cannot take {side} images ({str(exc).splitlines()[0][:160]}); "
-            "raise augment.resize / augment.crop or choose a model built for that size") from exc
+        reason = str(exc).splitlines()[0]
+        if isinstance(input_size, int):
+            shown = f"{input_size}x{input_size}"
+        else:
+            shown = f"{input_size[0]}-channel {input_size[-2]}x{input_size[-1]}"
+        # torch names a channel mismatch "expected input ... to have 3 channels": resizing cannot fix that.
+        fix = ("give images with the channels the model takes (e.g. a grey image repeated to 3 channels) or a "
+               "model built for them" if "channels" in reason else
+               "raise augment.resize / augment.crop or choose a model built for that size")
+        raise CifarlabError(f"model {recipe.model.name} cannot take {shown} images ({reason[:160]}); {fix}") from exc
     micro_batch = batch // recipe.train.accumulate
     fixed = WEIGHT_COPIES * sum(p.numel() * p.element_size() for p in model.parameters()) + extra_bytes
     need = fixed + BACKWARD_FACTOR * per_image * micro_batch

@@ -118,7 +118,8 @@ def init_airbench(model: nn.Module, images: torch.Tensor, eps: float = 5e-4) -> 
     if not isinstance(whiten, nn.Conv2d):
         raise CifarlabError(
             f"{type(model).__name__} has no `whiten` conv; init_airbench is for the airbench family "
-            "(use patch_whitening_init on your own first layer)."
+            "(use patch_whitening_init on your own first layer), or set model.init=default to keep the model's "
+            "own initialisation."
         )
     identity_init(model)
     return patch_whitening_init(whiten, images, eps=eps)
