@@ -76,9 +76,15 @@ def test_folder_cache_follows_edits_to_the_tree(tmp_path, cache_home):
     archive = write_tree_zip(tmp_path / "t.zip", tree_images(["a", "b"], {"train": 2, "test": 1}))
     first = load_dataset(f"folder:{archive}")
     assert load_dataset(f"folder:{archive}").train_images.shape == first.train_images.shape
+    (tmp_path / "elsewhere").mkdir()
+    other = write_tree_zip(tmp_path / "elsewhere" / "t.zip", tree_images(["x", "y"], {"train": 1, "test": 1}))
+    assert load_dataset(f"folder:{other}").num_classes == 2
+    assert len(list(cache_home.iterdir())) == 2
     write_tree_zip(archive, tree_images(["a", "b", "c"], {"train": 2, "test": 1}))
     assert load_dataset(f"folder:{archive}").num_classes == 3
+    # The edited tree's old cache is gone; the other t.zip (same name, another folder) keeps its own.
     assert len(list(cache_home.iterdir())) == 2
+    assert load_dataset(f"folder:{other}").classes == ["x", "y"] and len(list(cache_home.iterdir())) == 2
 
 
 def test_folder_without_a_test_split_explains_the_layout(tmp_path, cache_home):

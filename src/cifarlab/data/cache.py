@@ -98,5 +98,18 @@ def read_cache(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return arrays, header["meta"]
 
 
+def read_meta(path: Path) -> dict | None:
+    """The metadata in a cache file's header, without reading its arrays; None when it is not a current cache."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(MAGIC)) != MAGIC:
+                return None
+            (length,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(length))
+    except (OSError, ValueError, struct.error):
+        return None
+    return header.get("meta") if isinstance(header, dict) and header.get("version") == VERSION else None
+
+
 def _aligned(n: int) -> int:
     return (n + _ALIGN - 1) // _ALIGN * _ALIGN

@@ -233,7 +233,21 @@ def _load_folder(name: str, path: Path) -> Dataset:
     if dataset is not None:
         return dataset
     classes, arrays = image_folder.read_image_folder(path)
-    return _store(file, name, classes, arrays, path)
+    dataset = _store(file, name, classes, arrays, path)
+    _remove_older_caches(file, path)
+    return dataset
+
+
+def _remove_older_caches(current: Path, folder: Path) -> None:
+    """Delete the caches of earlier states of `folder`: each edit of a tree makes a new cache, and without
+    this a folder edited ten times would keep ten decoded copies. Caches of other folders with the same
+    name are told apart by the source path in their header and kept."""
+    for other in current.parent.glob(f"folder-{folder.stem}-*{cache.SUFFIX}"):
+        if other != current and (cache.read_meta(other) or {}).get("source") == str(folder):
+            try:
+                other.unlink()
+            except OSError:  # another process may be reading it, or removed it first: it is only a cache
+                pass
 
 
 def _store(path: Path, name: str, classes: list[str], arrays: dict[str, np.ndarray],
