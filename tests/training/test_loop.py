@@ -200,6 +200,59 @@ def test_resume_refuses_a_run_whose_recipe_was_edited_and_leaves_its_files_alone
     assert (stopped.run_dir / "indices.json").read_bytes() == indices_before
 
 
+def test_ctrl_c_during_the_final_evaluation_stops_a_complete_run_that_resume_evaluates(tiny_recipe, capsys,
+                                                                                       monkeypatch):
+    import cifarlab.experiments.run as run_module
+    from cifarlab.experiments.run import load_run_recipe
+    from cifarlab.training.callbacks import Callback
+
+    statuses = []
+
+    class Watch(Callback):
+        def on_end(self, trainer, status):
+            statuses.append(status)
+
+    evaluate = run_module.final_evaluation
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "final_evaluation", interrupted)
+    recipe = tiny_recipe(train={"epochs": 1})
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(recipe, callbacks=[Watch()])
+    run_dir = Path(recipe.out_dir) / recipe.name
+    assert statuses == ["stopped"]  # not "failed": the training finished and is saved
+    assert "the final evaluation was interrupted. Evaluate and report it with: cifarlab train --resume" in (
+        capsys.readouterr().err)
+    assert (run_dir / "last.pt").is_file() and not (run_dir / "report.md").exists()
+    monkeypatch.setattr(run_module, "final_evaluation", evaluate)
+    resumed = run_recipe(load_run_recipe(run_dir), resume=run_dir)
+    assert resumed.status == "finished" and (run_dir / "eval_val.json").is_file() and (run_dir / "report.md").is_file()
+    assert load_checkpoint(run_dir / "last.pt")["progress"]["step"] == 6  # nothing trained again
+
+
+def test_ctrl_c_while_lookahead_ends_the_run_stops_it_complete(tiny_recipe, monkeypatch):
+    import signal
+
+    from cifarlab.experiments.run import load_run_recipe
+
+    finish = loop.Trainer._finish_lookahead
+
+    def pressed_during(trainer):
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C during the last validation that lookahead's end runs
+        finish(trainer)
+
+    monkeypatch.setattr(loop.Trainer, "_finish_lookahead", pressed_during)
+    stopped = run_recipe(tiny_recipe(train={"epochs": 1, "lookahead": True}))
+    assert stopped.status == "stopped" and stopped.exit_code == 130  # not a KeyboardInterrupt traceback
+    saved = load_checkpoint(stopped.run_dir / "last.pt")["progress"]
+    assert saved["step"] == 6 and saved["finished"]
+    monkeypatch.setattr(loop.Trainer, "_finish_lookahead", finish)
+    resumed = run_recipe(load_run_recipe(stopped.run_dir), resume=stopped.run_dir)
+    assert resumed.status == "finished" and (stopped.run_dir / "report.md").is_file()
+
+
 def test_resume_of_a_folder_killed_before_its_first_checkpoint_starts_it_from_step_0(tiny_recipe, capsys):
     from cifarlab.experiments.run import load_run_recipe
 

@@ -182,6 +182,7 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
               file=sys.stderr, flush=True)
     if place.is_main:
         warn_if_oversubscribed()
+    status = None
     try:
         with training_slot():
             status = trainer.fit(stop_after=stop_after)
@@ -189,8 +190,14 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
                            exit_code=trainer.stop_exit_code)
         if status == "finished" and place.is_main:
             result.test = final_evaluation(recipe, trainer, splits, run_dir)
-    except BaseException:
-        trainer.callbacks.call("on_end", trainer, "failed")
+    except BaseException as exc:
+        # Ctrl-C during the final evaluation (minutes for a large model with TTA) stops a run whose training
+        # is complete and saved: not a failure, and --resume only evaluates and reports.
+        evaluation_stopped = status == "finished" and isinstance(exc, KeyboardInterrupt)
+        trainer.callbacks.call("on_end", trainer, "stopped" if evaluation_stopped else "failed")
+        if evaluation_stopped and place.is_main:
+            print(f"{run_dir}: training is complete and saved (last.pt); the final evaluation was interrupted. "
+                  f"Evaluate and report it with: cifarlab train --resume {run_dir}", file=sys.stderr, flush=True)
         # A run that failed before its first checkpoint cannot be resumed: leave nothing behind.
         if place.is_main and created and not resume and not (run_dir / runs.LAST).exists():
             shutil.rmtree(run_dir, ignore_errors=True)

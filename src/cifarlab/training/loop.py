@@ -185,8 +185,13 @@ class Trainer:
                         break
                     if step >= self.total_steps:
                         break
-        if status == "finished" and self.lookahead is not None and not self.progress.finished:
-            self._finish_lookahead()
+            if status == "finished" and self.lookahead is not None and not self.progress.finished:
+                # Still under the signal handler: a Ctrl-C during this last validation lets it end, then the
+                # run stops with its complete weights in last.pt (--resume evaluates it).
+                self._finish_lookahead()
+                if signal_stop.requested:
+                    self.stop_exit_code = signal_stop.exit_code
+                    status = "stopped"
         return status
 
     def _step(self, batch) -> None:
