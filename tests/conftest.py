@@ -61,3 +61,11 @@ def tiny_recipe_data(**sections) -> dict:
     for key, value in sections.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
     return data
+
+
+def is_full_device(path: str = "/dev/full") -> bool:
+    """Whether `path` is Linux's full device (every write fails with ENOSPC): some containers lack it, and
+    writing to a missing /dev/full as root would only create a regular file there."""
+    import stat
+
+    return os.path.exists(path) and stat.S_ISCHR(os.stat(path).st_mode)

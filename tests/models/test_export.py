@@ -94,3 +94,20 @@ def test_export_of_a_folder_without_a_run_fails_cleanly(tmp_path, capsys):
     assert main(["export", str(tmp_path), "--out", str(out)]) == 2
     assert "cifarlab: error:" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_full_disk_is_one_error_line_and_no_file(exported, tmp_path, capsys, monkeypatch):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    def disk_full(tensors, filename, metadata=None):
+        # What safetensors 0.8 raised when it filled a 3 MB tmpfs (its writer is Rust, so no OSError).
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
+    out = tmp_path / "model.safetensors"
+    run_dir, _ = exported
+    assert main(["export", str(run_dir), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cifarlab: error: cannot write {out} (No space left on device): the disk is full")
+    assert not list(tmp_path.iterdir())

@@ -17,6 +17,7 @@ from cifarlab.robustness.dataset import (
     spaced_indices,
     write_corrupted_set,
 )
+from tests.conftest import is_full_device
 
 
 def test_write_corrupted_set_writes_the_published_layout(tmp_path, test_slice, cifar10):
@@ -78,3 +79,17 @@ def test_cli_make_writes_every_requested_corruption(tmp_path, capsys, cifar10):
     # Evenly spaced over the class-sorted split: two images of each class.
     assert np.bincount(np.load(out / LABELS)[:20], minlength=10).tolist() == [2] * 10
     assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not is_full_device(), reason="needs /dev/full, the device where every write fails as on a full disk")
+def test_a_full_disk_is_one_error_and_leaves_no_folder(tmp_path, test_slice, cifar10, monkeypatch):
+    import builtins
+
+    import cifarlab.robustness.dataset as dataset
+
+    # Every .npy goes to a device where each write fails with ENOSPC, as on a full disk.
+    monkeypatch.setattr(dataset, "open", lambda path, mode: builtins.open("/dev/full", mode), raising=False)
+    out = tmp_path / "c10c"
+    with pytest.raises(CifarlabError, match=r"cannot write .*fog.npy \(No space left on device\): the disk is full"):
+        write_corrupted_set(test_slice[:16], cifar10.test_labels[:16], out, ["fog"], seed=3)
+    assert not out.exists()  # the folder this call created is gone again

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ def is_portable_file(weights: str | os.PathLike) -> bool:
 
 def save_portable(model: nn.Module, path: str | os.PathLike, header: PortableHeader) -> Path:
     """Write `model`'s weights and `header` to `path` atomically; returns the path."""
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -59,7 +61,15 @@ def save_portable(model: nn.Module, path: str | os.PathLike, header: PortableHea
         "input_config": header.input_config.with_weights(None).to_json(),
     }
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as exc:
+            # safetensors writes from Rust and reports a failed write as "I/O error: ... (os error 28)": give
+            # atomic_path the OSError it stands for, so a full disk or a read-only folder is explained.
+            code = re.search(r"\(os error (\d+)\)", str(exc))
+            if code is None:
+                raise
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1)))) from exc
     return path
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from cifarlab.atomic import atomic_path, make_dirs
+from cifarlab.atomic import atomic_path, output_folder
 from cifarlab.errors import CifarlabError
 from cifarlab.robustness.corruptions import (
     CORRUPTIONS,
@@ -46,10 +46,18 @@ def corruption_file(name: str) -> str:
     return f"{name}.npy"
 
 
+class _WriteOnly:
+    """Only a file's `write`: numpy then writes through Python's io in chunks, where a full disk is an OSError
+    with errno ENOSPC that atomic_path explains, instead of `tofile`'s bare "N requested and M written"."""
+
+    def __init__(self, handle: BinaryIO):
+        self.write = handle.write
+
+
 def _save_npy(path: Path, array: np.ndarray) -> Path:
     with atomic_path(path, hint="pass another --out folder") as tmp:
         with open(tmp, "wb") as handle:  # a handle, so numpy does not append .npy to the temp name
-            np.save(handle, array)
+            np.save(_WriteOnly(handle), array)
     return path
 
 
@@ -72,16 +80,17 @@ def write_corrupted_set(
         raise CifarlabError(f"{images.shape[0]} images but labels of shape {tuple(labels.shape)}; give one per image")
     if labels.numel() and int(labels.max()) > 255:
         raise CifarlabError("labels above 255 do not fit the published uint8 labels.npy; use at most 256 classes")
-    out_dir = make_dirs(out_dir, hint="pass another --out folder")
     written = []
-    for name in names:
-        stacked = torch.cat([corrupt(images, name, severity, seed) for severity in SEVERITIES])
-        written.append(_save_npy(out_dir / corruption_file(name), stacked.permute(0, 2, 3, 1).contiguous().numpy()))
+    # A folder this call creates is removed again if it fails or is stopped: no partial set that looks whole.
+    with output_folder(out_dir, hint="pass another --out folder") as folder:
+        for name in names:
+            stacked = torch.cat([corrupt(images, name, severity, seed) for severity in SEVERITIES])
+            written.append(_save_npy(folder / corruption_file(name), stacked.permute(0, 2, 3, 1).contiguous().numpy()))
+            if on_written:
+                on_written(written[-1])
+        written.append(_save_npy(folder / LABELS, labels.repeat(len(SEVERITIES)).numpy().astype(np.uint8)))
         if on_written:
             on_written(written[-1])
-    written.append(_save_npy(out_dir / LABELS, labels.repeat(len(SEVERITIES)).numpy().astype(np.uint8)))
-    if on_written:
-        on_written(written[-1])
     return written
 
 
