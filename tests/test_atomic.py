@@ -124,3 +124,18 @@ def test_an_output_folder_made_for_a_failed_block_goes_again_and_an_existing_one
     with output_folder(tmp_path / "done") as path:
         (path / "table.csv").write_text("ok\n")
     assert (tmp_path / "done" / "table.csv").read_text() == "ok\n"
+
+
+def test_a_failed_write_removes_the_folders_it_created_and_only_those(tmp_path):
+    def full_disk_write(path):
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(b"partial")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(CifarlabError, match="the disk is full"):
+        full_disk_write(tmp_path / "new" / "deeper" / "report.md")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(CifarlabError, match="the disk is full"):
+        full_disk_write(tmp_path / "kept" / "made" / "report.md")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"] and not any((tmp_path / "kept").iterdir())

@@ -108,3 +108,19 @@ def test_a_file_system_without_flock_leaves_the_folder_unguarded_instead_of_refu
     with hold_run_folder(tmp_path):
         assert holder(tmp_path) is None
     assert not (tmp_path / LOCK_FILE).exists()
+
+
+def test_a_disk_too_full_for_the_lock_file_is_one_message_and_no_folder(tmp_path, cifar10, monkeypatch):
+    import errno
+
+    import cifarlab.run_lock as run_lock
+    from cifarlab.errors import CifarlabError
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(run_lock.os, "pwrite", full)
+    recipe = recipe_from_dict(tiny_recipe_data(name="full", out_dir=str(tmp_path / "runs")), source="test")
+    with pytest.raises(CifarlabError, match=r"cannot write .*full/.lock \(No space left on device\): the disk is full"):
+        run_recipe(recipe)
+    assert not (tmp_path / "runs" / "full").exists()

@@ -127,9 +127,11 @@ def atomic_path(path: str | os.PathLike, hint: str = OUTPUT_HINT) -> Iterator[Pa
     is a CifarlabError ending with `hint`, which says how to choose another place.
     """
     path = Path(path)
+    created = _missing_folders(path.parent)
     make_dirs(path.parent, hint)
     remove_stale_temporaries(path)
     tmp = None
+    done = False
     try:
         fd, name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
         os.close(fd)
@@ -138,6 +140,7 @@ def atomic_path(path: str | os.PathLike, hint: str = OUTPUT_HINT) -> Iterator[Pa
         if tmp.exists():
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
+        done = True
     except OSError as exc:
         error = user_error(path, exc, hint)
         if error is None:
@@ -146,6 +149,26 @@ def atomic_path(path: str | os.PathLike, hint: str = OUTPUT_HINT) -> Iterator[Pa
     finally:
         if tmp is not None and tmp.exists():
             tmp.unlink()
+        if not done:
+            _remove_if_empty(created)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed write created (deepest first), as long as they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another file was written there meanwhile) or already gone
+            return
 
 
 def _umask() -> int:

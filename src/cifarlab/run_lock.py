@@ -21,8 +21,9 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
+from cifarlab.atomic import user_error
 from cifarlab.errors import CifarlabError
 
 try:
@@ -106,7 +107,10 @@ def _lock(run_dir: Path) -> int:
     """An open descriptor of run_dir/.lock, exclusively locked by this process."""
     path = run_dir / LOCK_FILE
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            _raise_unwritable(path, exc)
         try:
             _flock_exclusive(fd)
         except BlockingIOError:
@@ -124,10 +128,24 @@ def _lock(run_dir: Path) -> int:
         except FileNotFoundError:
             same_file = False
         if same_file:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+            except OSError as exc:  # a full disk: the run could not write its files either
+                with contextlib.suppress(OSError):
+                    os.unlink(path)  # still held, as on release
+                os.close(fd)
+                _raise_unwritable(path, exc)
             return fd
         os.close(fd)  # the file was removed by its last holder after we opened it: lock the new one
+
+
+def _raise_unwritable(path: Path, exc: OSError) -> NoReturn:
+    """Raise the CifarlabError for a lock file the user's disk or folder refuses (full, read-only), else `exc`."""
+    error = user_error(path, exc)
+    if error is None:
+        raise exc
+    raise error from exc
 
 
 def _flock_exclusive(fd: int, attempts: int = 5) -> None:

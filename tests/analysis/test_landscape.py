@@ -127,3 +127,19 @@ def test_a_batch_size_below_one_is_one_message_and_writes_nothing(tiny_runs, tmp
     assert main(["landscape", *runs, "--batch-size", "0", "--out", str(tmp_path / "l")]) == 2
     assert "--batch-size 0: evaluate at least 1 image per forward pass" in capsys.readouterr().err
     assert not (tmp_path / "l").exists()
+
+
+@pytest.mark.parametrize("between", [False, True])
+def test_a_plot_that_cannot_be_written_leaves_no_partial_folder(tiny_runs, tmp_path, capsys, monkeypatch, between):
+    import cifarlab.analysis.landscape_study as study
+    from cifarlab.errors import CifarlabError
+
+    def disk_full(*args, **kwargs):  # the last file of the set fails, after landscape.npz was written
+        raise CifarlabError("cannot write the plot (No space left on device): the disk is full")
+
+    monkeypatch.setattr(study, "plot_curve", disk_full)
+    runs = ["--between", str(tiny_runs[0]), str(tiny_runs[1])] if between else [str(tiny_runs[0]), "--dims", "1"]
+    out = tmp_path / "l"
+    assert main(["landscape", *runs, "--points", "3", "--images", "20", "--out", str(out)]) == 2
+    assert "the disk is full" in capsys.readouterr().err
+    assert not out.exists()

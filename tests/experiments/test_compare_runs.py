@@ -62,3 +62,18 @@ def test_report_compares_runs_on_corruptions_once_they_were_scored(zoo_sweep, tm
     assert float(rows["scored"]["corrupted_top1"]) == round(100 * result["mean_corrupted_accuracy"], 2)
     assert rows["lenet_seed1"]["corrupted_top1"] == ""
     assert "corrupted top-1 (%)" in (out / "report.md").read_text()
+
+
+def test_a_report_whose_last_plot_cannot_be_written_leaves_no_partial_folder(zoo_sweep, tmp_path, capsys,
+                                                                            monkeypatch):
+    import cifarlab.experiments.compare_runs as compare_runs
+    from cifarlab.errors import CifarlabError
+
+    def disk_full(*args, **kwargs):  # report.md, report.csv and curves.png are written by then
+        raise CifarlabError("cannot write accuracy_vs_cost.png (No space left on device): the disk is full")
+
+    monkeypatch.setattr(compare_runs, "plot_accuracy_vs_cost", disk_full)
+    out = tmp_path / "report"
+    assert main(["report", str(zoo_sweep), "--out", str(out)]) == 2
+    assert "the disk is full" in capsys.readouterr().err
+    assert not out.exists()

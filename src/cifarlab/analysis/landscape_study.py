@@ -26,7 +26,7 @@ from cifarlab.analysis.landscape import (
     slice_surface,
 )
 from cifarlab.analysis.landscape_plots import plot_contour, plot_curve, plot_surface
-from cifarlab.atomic import atomic_path
+from cifarlab.atomic import atomic_path, output_folder
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation.predict import preprocess
 from cifarlab.models import eval_geometry
@@ -76,6 +76,9 @@ def _normalised(subset: Subset, run: Run) -> Tensor:
     return (subset.pixels - mean) / std
 
 
+_OUT_HINT = "pass another --out folder"
+
+
 def _save_npz(path: Path, **arrays) -> Path:
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a handle: np.savez would add ".npz" to a name
         np.savez(handle, **{key: np.asarray(value) for key, value in arrays.items()})
@@ -119,17 +122,18 @@ def landscape_of_run(
     with allocator_setting(run.recipe.train.allocator):  # points x points evaluations of the subset
         loss, accuracy = slice_surface(model, directions, coordinates, _normalised(subset, run), subset.labels,
                                        batch_size)
-    written = {"npz": _save_npz(out / NPZ, coordinates=coordinates.numpy(), loss=loss.numpy(),
-                                accuracy=accuracy.numpy(), dims=dims, seed=seed, split=split,
-                                indices=subset.indices.numpy(), run=str(run.dir))}
     name = f"{run.recipe.model.name} ({run.dir.name}), {len(subset.labels)} {split} images"
     x = coordinates.numpy()
-    if dims == 1:
-        written["curve"] = plot_curve(x, loss.numpy(), accuracy.numpy(), out / CURVE,
-                                      "step along a filter-normalised direction", f"loss slice of {name}")
-    else:
-        written["contour"] = plot_contour(x, loss.numpy(), out / CONTOUR, f"loss contours of {name}")
-        written["surface"] = plot_surface(x, loss.numpy(), out / SURFACE, f"loss surface of {name}")
+    with output_folder(out, hint=_OUT_HINT):  # made here: removed again if a file fails, so no partial results
+        written = {"npz": _save_npz(out / NPZ, coordinates=coordinates.numpy(), loss=loss.numpy(),
+                                    accuracy=accuracy.numpy(), dims=dims, seed=seed, split=split,
+                                    indices=subset.indices.numpy(), run=str(run.dir))}
+        if dims == 1:
+            written["curve"] = plot_curve(x, loss.numpy(), accuracy.numpy(), out / CURVE,
+                                          "step along a filter-normalised direction", f"loss slice of {name}")
+        else:
+            written["contour"] = plot_contour(x, loss.numpy(), out / CONTOUR, f"loss contours of {name}")
+            written["surface"] = plot_surface(x, loss.numpy(), out / SURFACE, f"loss surface of {name}")
     return written
 
 
@@ -170,12 +174,13 @@ def interpolate_runs(
     alphas = torch.cat([line, torch.tensor([0.0, 1.0], dtype=torch.float64)]).unique()
     with allocator_setting(first.recipe.train.allocator):
         loss, accuracy = interpolate(model, ends[0], ends[1], alphas, subset.pixels, subset.labels, batch_size)
-    written = {"npz": _save_npz(out / INTERPOLATION_NPZ, alpha=alphas.numpy(), loss=loss.numpy(),
-                                accuracy=accuracy.numpy(), seed=seed, split=split, indices=subset.indices.numpy(),
-                                run_a=str(first.dir), run_b=str(second.dir))}
     title = (f"{first.dir.name} (alpha 0) to {second.dir.name} (alpha 1), "
              f"{len(subset.labels)} {split} images")
-    written["plot"] = plot_curve(alphas.numpy(), loss.numpy(), accuracy.numpy(), out / INTERPOLATION_PLOT,
-                                 "alpha: (1 - alpha) A + alpha B", title,
-                                 marks=[(0.0, first.dir.name), (1.0, second.dir.name)])
+    with output_folder(out, hint=_OUT_HINT):  # made here: removed again if a file fails, so no partial results
+        written = {"npz": _save_npz(out / INTERPOLATION_NPZ, alpha=alphas.numpy(), loss=loss.numpy(),
+                                    accuracy=accuracy.numpy(), seed=seed, split=split,
+                                    indices=subset.indices.numpy(), run_a=str(first.dir), run_b=str(second.dir))}
+        written["plot"] = plot_curve(alphas.numpy(), loss.numpy(), accuracy.numpy(), out / INTERPOLATION_PLOT,
+                                     "alpha: (1 - alpha) A + alpha B", title,
+                                     marks=[(0.0, first.dir.name), (1.0, second.dir.name)])
     return written

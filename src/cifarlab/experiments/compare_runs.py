@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from cifarlab.atomic import write_text
+from cifarlab.atomic import output_folder, write_text
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.compare_plots import plot_accuracy_vs_cost, plot_curves
 from cifarlab.experiments.run_table import run_row
@@ -107,12 +107,13 @@ def compare_runs(paths: list[str | Path], out: str | Path) -> Comparison:
     rows = []
     for run, name in zip(runs, _names(folders)):
         rows.append({**run_row(run), "name": name})
-    out = Path(out)
     markdown = markdown_table(rows)
-    write_text(out / "report.md", f"# Run comparison\n\n{markdown}\n![training curves](curves.png)\n\n"
-                                  "![accuracy against cost](accuracy_vs_cost.png)\n")
-    write_text(out / "report.csv", csv_table(rows))
     names = [row["name"] for row in rows]
-    files = [out / "report.md", out / "report.csv",
-             plot_curves(runs, names, out / "curves.png"), plot_accuracy_vs_cost(rows, out / "accuracy_vs_cost.png")]
+    # A folder made here is removed again if a later file fails (a full disk): no report without its plots.
+    with output_folder(out, hint="pass another --out folder") as folder:
+        write_text(folder / "report.md", f"# Run comparison\n\n{markdown}\n![training curves](curves.png)\n\n"
+                                         "![accuracy against cost](accuracy_vs_cost.png)\n")
+        write_text(folder / "report.csv", csv_table(rows))
+        files = [folder / "report.md", folder / "report.csv", plot_curves(runs, names, folder / "curves.png"),
+                 plot_accuracy_vs_cost(rows, folder / "accuracy_vs_cost.png")]
     return Comparison(runs=runs, rows=rows, markdown=markdown, files=files)

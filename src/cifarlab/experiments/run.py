@@ -213,6 +213,7 @@ def _claim_new_run_dir(run_dir: Path, recipe: Recipe, place: Placement, held: co
     Another run of the same recipe may have chosen the same folder at the same moment: then the one that
     holds it, or has written into it, keeps it, and this one stops before writing anything.
     """
+    existed = run_dir.exists()
     make_dirs(run_dir)
     try:
         held.enter_context(hold_run_folder(run_dir))
@@ -222,6 +223,11 @@ def _claim_new_run_dir(run_dir: Path, recipe: Recipe, place: Placement, held: co
         if place.world_size > 1:
             raise
         taken = True
+    except CifarlabError:  # the folder cannot take even its lock file (a full disk): leave no empty folder
+        if not existed:
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
+        raise
     if taken:
         raise CifarlabError(f"{run_dir} was taken by another cifarlab run started at the same time; run this "
                             f"command again (it will train in {new_run_dir(recipe)})")
