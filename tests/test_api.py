@@ -115,6 +115,8 @@ def test_evaluate_takes_a_batch_size_for_a_run_too(tmp_path, cifar10):
     assert cifarlab.evaluate(run, batch_size=7)["top1"] == run.test["top1"]
     with pytest.raises(cifarlab.CifarlabError, match="batch_size=0 must be at least 1"):
         cifarlab.evaluate(run, batch_size=0)
+    with pytest.raises(cifarlab.CifarlabError, match="batch_size=0 must be at least 1"):
+        cifarlab.evaluate(run.model, batch_size=0)
 
 
 def test_images_the_model_cannot_take_say_what_would_fix_them(tmp_path, cifar10_small):

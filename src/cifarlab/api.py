@@ -149,7 +149,7 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
 
     if split not in ("val", "test"):
         raise CifarlabError(f"split must be 'val' or 'test', got {split!r}")
-    options: dict = dict(tta=tta or "none", batch_size=batch_size or 500)
+    options: dict = dict(tta=tta or "none", batch_size=500 if batch_size is None else batch_size)
     if isinstance(run_or_model, (str, os.PathLike)):
         run_or_model = load_run(run_or_model)
     if isinstance(run_or_model, Run):
