@@ -197,7 +197,8 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
         trainer.callbacks.call("on_end", trainer, "stopped" if evaluation_stopped else "failed")
         if evaluation_stopped and place.is_main:
             print(f"{run_dir}: training is complete and saved (last.pt); the final evaluation was interrupted. "
-                  f"Evaluate and report it with: cifarlab train --resume {run_dir}", file=sys.stderr, flush=True)
+                  f"Evaluate and report it with: cifarlab train --resume {run_dir} (in a sweep, run the sweep "
+                  "command again)", file=sys.stderr, flush=True)
         # A run that failed before its first checkpoint cannot be resumed: leave nothing behind.
         if place.is_main and created and not resume and not (run_dir / runs.LAST).exists():
             shutil.rmtree(run_dir, ignore_errors=True)
