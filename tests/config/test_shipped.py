@@ -39,6 +39,20 @@ def test_a_file_in_the_working_folder_wins_over_a_shipped_name(tmp_path, monkeyp
     assert load_recipe("quick").name == "quick"  # no file called `quick`: the shipped one
 
 
+def test_a_recipe_of_ones_own_extends_a_shipped_one_by_name_and_a_file_beside_it_comes_first(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    for parent in ("fast94.yaml", "fast94", "configs/fast94.yaml"):
+        mine.write_text(f"extends: {parent}\nname: mine\ntrain:\n  epochs: 2\n")
+        recipe = load_recipe(mine)
+        assert recipe.name == "mine" and recipe.train.epochs == 2 and recipe.model.name == "airbench94"
+    (tmp_path / "fast94.yaml").write_text("name: local\nseed: 7\n")
+    mine.write_text("extends: fast94.yaml\n")
+    assert load_recipe(mine).seed == 7 and load_recipe(mine).model.name != "airbench94"
+    mine.write_text("extends: fast95.yaml\n")
+    with pytest.raises(CifarlabError, match="fast95.yaml' not found, and no shipped recipe has that name"):
+        load_recipe(mine)
+
+
 def test_unknown_name_lists_the_closest_names_and_the_recipes_command(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(CifarlabError) as info:

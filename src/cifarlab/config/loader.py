@@ -1,7 +1,8 @@
 """Load a recipe from layered YAML files and `key=value` overrides, checked against its dataclasses.
 
 A recipe is a YAML file or the name of a shipped one (`quick`, `fdu/resnet18`; `cifarlab recipes`
-lists them). Layers: a file may say `extends: base.yaml` (or a list; paths relative to that file).
+lists them). Layers: a file may say `extends: base.yaml` (or a list; paths relative to that file, else
+the shipped recipe of that name, so a recipe of one's own can say `extends: fast94.yaml`).
 Later layers deep-merge over earlier ones: mappings merge key by key, scalars and lists replace. An
 explicit empty mapping replaces instead of merging, so `model.options={}` clears the options a
 parent set (and `{}` for a whole section puts that section back to its defaults); an empty section
@@ -27,7 +28,7 @@ import yaml
 from cifarlab.atomic import write_text
 from cifarlab.config.fields import Mismatch, coerce, describe, is_union, show, suggest_word
 from cifarlab.config.recipe import Recipe
-from cifarlab.config.shipped import resolve_recipe
+from cifarlab.config.shipped import resolve_recipe, shipped_name, shipped_recipes
 from cifarlab.config.validate import validate_recipe
 from cifarlab.errors import CifarlabError
 
@@ -123,7 +124,8 @@ class _StrictLoader(yaml.SafeLoader):
 def _read_yaml(path: Path) -> dict:
     if not path.exists():
         relative = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
-        raise CifarlabError(f"recipe file {str(path)!r} not found{relative}; check the path")
+        raise CifarlabError(f"recipe file {str(path)!r} not found{relative}, and no shipped recipe has that name; "
+                            "check the path, or see `cifarlab recipes` for the shipped ones")
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except UnicodeDecodeError as exc:
@@ -154,6 +156,10 @@ def _layers(path: Path, chain: tuple[Path, ...]) -> list[tuple[Path, dict]]:
     layers = []
     for parent in parents:
         parent_path = Path(os.path.normpath(path.parent / parent))
+        if not parent_path.exists():
+            # A recipe of one's own extends a shipped one by name (`extends: fast94.yaml`, or `quick`), as
+            # `cifarlab train quick` finds it; a file beside the recipe comes first.
+            parent_path = shipped_recipes().get(shipped_name(parent), parent_path)
         layers += _layers(parent_path, (*chain, path))
     return layers + [(path, data)]
 

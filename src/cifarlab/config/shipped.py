@@ -38,7 +38,7 @@ def resolve_recipe(name_or_path: str | os.PathLike) -> Path:
     if path.is_file():
         return path
     shipped = shipped_recipes()
-    name = _shipped_name(str(name_or_path))
+    name = shipped_name(str(name_or_path))
     if name in shipped:
         return shipped[name]
     close = difflib.get_close_matches(name, shipped, n=3, cutoff=0.5)
@@ -53,7 +53,7 @@ def resolve_recipe(name_or_path: str | os.PathLike) -> Path:
 def shipped_file(name_or_path: str | os.PathLike) -> Optional[Path]:
     """The file under the shipped recipes folder that a name means (`sweeps/fdu_zoo`,
     `configs/fdu/studies/loss_cpu.yaml`), sweep and study files included; None when there is none."""
-    path = RECIPES_DIR / f"{_shipped_name(str(name_or_path))}.yaml"
+    path = RECIPES_DIR / f"{shipped_name(str(name_or_path))}.yaml"
     return path if path.is_file() else None
 
 
@@ -88,7 +88,7 @@ def _name_of(path: Path) -> str:
     return path.relative_to(RECIPES_DIR).with_suffix("").as_posix()
 
 
-def _shipped_name(given: str) -> str:
+def shipped_name(given: str) -> str:
     """`configs/fdu/resnet18.yaml`, `fdu/resnet18.yaml` and `fdu/resnet18` all name `fdu/resnet18`."""
     name = given.replace(os.sep, "/").strip()
     if name.startswith("./"):
