@@ -12,6 +12,7 @@ import json
 import os
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -77,13 +78,7 @@ def read_cache(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """
     remove_stale_temporaries(path)
     with open(path, "rb") as f:
-        if f.read(len(MAGIC)) != MAGIC:
-            raise ValueError("not a cifarlab cache file")
-        (length,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(length))
-        if header.get("version") != VERSION:
-            raise ValueError(f"cache format {header.get('version')}, expected {VERSION}")
-        start = _aligned(len(MAGIC) + 8 + length)
+        header, start = _read_header(f)
         size = os.fstat(f.fileno()).st_size
         arrays = {}
         for entry in header["arrays"]:
@@ -102,13 +97,22 @@ def read_meta(path: Path) -> dict | None:
     """The metadata in a cache file's header, without reading its arrays; None when it is not a current cache."""
     try:
         with open(path, "rb") as f:
-            if f.read(len(MAGIC)) != MAGIC:
-                return None
-            (length,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(length))
-    except (OSError, ValueError, struct.error):
+            header, _ = _read_header(f)
+    except (OSError, ValueError, struct.error, AttributeError):  # AttributeError: a header that is not a mapping
         return None
-    return header.get("meta") if isinstance(header, dict) and header.get("version") == VERSION else None
+    return header.get("meta")
+
+
+def _read_header(f: BinaryIO) -> tuple[dict, int]:
+    """The JSON header of the cache file open as `f`, and the offset its arrays start at; ValueError when it
+    is not a cache file of the current format."""
+    if f.read(len(MAGIC)) != MAGIC:
+        raise ValueError("not a cifarlab cache file")
+    (length,) = struct.unpack("<Q", f.read(8))
+    header = json.loads(f.read(length))
+    if header.get("version") != VERSION:
+        raise ValueError(f"cache format {header.get('version')}, expected {VERSION}")
+    return header, _aligned(len(MAGIC) + 8 + length)
 
 
 def _aligned(n: int) -> int:
