@@ -17,6 +17,7 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from cifarlab.errors import CifarlabError
 
@@ -48,6 +49,14 @@ def user_error(path: str | os.PathLike, exc: OSError, hint: str = OUTPUT_HINT) -
     return CifarlabError(f"cannot write {path} ({exc.strerror or exc}): {problem}{joint}{hint}")
 
 
+def raise_user_error(path: str | os.PathLike, exc: OSError, hint: str = OUTPUT_HINT) -> NoReturn:
+    """Raise `user_error`'s CifarlabError for `exc` (from `exc`) when the user can fix it, else `exc` itself."""
+    error = user_error(path, exc, hint)
+    if error is None:
+        raise exc
+    raise error from exc
+
+
 def make_dirs(path: str | os.PathLike, hint: str = OUTPUT_HINT) -> Path:
     """Create folder `path` and its parents; a user-fixable failure is one CifarlabError."""
     path = Path(path)
@@ -57,10 +66,7 @@ def make_dirs(path: str | os.PathLike, hint: str = OUTPUT_HINT) -> Path:
         raise CifarlabError(f"cannot create folder {path}: a file of that name exists; remove it or "
                             f"{hint}") from exc
     except OSError as exc:
-        error = user_error(path, exc, hint)
-        if error is None:
-            raise
-        raise error from exc
+        raise_user_error(path, exc, hint)
     return path
 
 
@@ -142,10 +148,7 @@ def atomic_path(path: str | os.PathLike, hint: str = OUTPUT_HINT) -> Iterator[Pa
         os.replace(tmp, path)
         done = True
     except OSError as exc:
-        error = user_error(path, exc, hint)
-        if error is None:
-            raise
-        raise error from exc
+        raise_user_error(path, exc, hint)
     finally:
         if tmp is not None and tmp.exists():
             tmp.unlink()

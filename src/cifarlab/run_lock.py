@@ -21,9 +21,9 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Optional
 
-from cifarlab.atomic import user_error
+from cifarlab.atomic import raise_user_error
 from cifarlab.errors import CifarlabError
 
 try:
@@ -110,7 +110,7 @@ def _lock(run_dir: Path) -> int:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            _raise_unwritable(path, exc)
+            raise_user_error(path, exc)  # a full disk or a read-only folder: one message
         try:
             _flock_exclusive(fd)
         except BlockingIOError:
@@ -135,17 +135,9 @@ def _lock(run_dir: Path) -> int:
                 with contextlib.suppress(OSError):
                     os.unlink(path)  # still held, as on release
                 os.close(fd)
-                _raise_unwritable(path, exc)
+                raise_user_error(path, exc)
             return fd
         os.close(fd)  # the file was removed by its last holder after we opened it: lock the new one
-
-
-def _raise_unwritable(path: Path, exc: OSError) -> NoReturn:
-    """Raise the CifarlabError for a lock file the user's disk or folder refuses (full, read-only), else `exc`."""
-    error = user_error(path, exc)
-    if error is None:
-        raise exc
-    raise error from exc
 
 
 def _flock_exclusive(fd: int, attempts: int = 5) -> None:
