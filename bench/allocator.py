@@ -36,7 +36,6 @@ DEFAULT_RECIPES = ["quick", "fast94", "fdu/resnet18", "dl4ds/cpu/scratch", "bit_
 
 def measure_child(name: str, mode: str, steps: int, warmup: int) -> None:
     """In a fresh process: apply `mode`, time the recipe's step, print one JSON line."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from recipe_speed import recipe_speed, training_recipe
 
     from cifarlab.config.shipped import shipped_recipes

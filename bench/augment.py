@@ -18,10 +18,10 @@ import argparse
 import os
 import platform
 import statistics
-import time
 
 import numpy as np
 import torch
+from common import time_batches
 from PIL import Image
 
 from cifarlab.config.recipe import AugmentConfig
@@ -75,26 +75,6 @@ def reference_transform(policy: str, mean, std):
     return v2.Compose(steps + [v2.Normalize(mean, std)])
 
 
-def _stream(batches):
-    yield from batches  # a generator: closing it drops the DataLoader iterator, which stops its workers
-
-
-def time_images(batches, n_batches: int, device: torch.device) -> float:
-    """Images per second over `n_batches` batches after one untimed batch."""
-    iterator = _stream(batches)
-    try:
-        next(iterator)
-        start, seen = time.perf_counter(), 0
-        for _ in range(n_batches):
-            batch = next(iterator)
-            seen += len(batch[1])
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return seen / (time.perf_counter() - start)
-    finally:
-        iterator.close()  # stop the DataLoader's workers before the next timing
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", help="where cifarlab augments (the reference always runs on the CPU)")
@@ -125,8 +105,8 @@ def main() -> None:
             batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers)
         ours, theirs = [], []
         for repeat in range(args.repeats):  # alternate, so a change in machine load hits both alike
-            theirs.append(time_images(reference, n_batches, torch.device("cpu")))
-            ours.append(time_images(pipe.epoch(repeat), n_batches, device))
+            theirs.append(time_batches(reference, n_batches))
+            ours.append(time_batches(pipe.epoch(repeat), n_batches, device=device))
         ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
         label = "ops (listed above)" if policy == "none" else policy
         print(f"{label:20s} cifarlab {ours_median:9.0f} img/s   reference {theirs_median:8.0f} img/s   "

@@ -12,21 +12,16 @@ Both train on the same device-resident batches, so the ratio is the step itself.
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
-import time
-from pathlib import Path
 
 import torch
+from common import median_seconds
+from cpu_peak import peak_gflops, step_flops
 
 from cifarlab.config.recipe import OptimConfig
 from cifarlab.models import create
 from cifarlab.training.losses import get_loss
 from cifarlab.training.optim import build_optimizer
 from cifarlab.training.step import autocast_for
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_peak import peak_gflops, step_flops  # noqa: E402
 
 
 def images_per_second(model, x, y, device, precision: str, steps: int, repeats: int) -> float:
@@ -39,21 +34,11 @@ def images_per_second(model, x, y, device, precision: str, steps: int, repeats: 
         loss.backward()
         opt.step()
 
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    for _ in range(3):  # warm-up (and compilation)
-        step()
-    sync()
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    def steps_in_a_row() -> None:
         for _ in range(steps):
             step()
-        sync()
-        rates.append(steps * len(x) / (time.perf_counter() - t0))
-    return statistics.median(rates)
+
+    return steps * len(x) / median_seconds(steps_in_a_row, repeats, device, warmup=1)  # warm-up: compilation too
 
 
 def var_mean_standardize(weight: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:

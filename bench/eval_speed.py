@@ -27,10 +27,8 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from allocator import alternate, median, process_cells  # noqa: E402
+from allocator import alternate, median, process_cells
 
 SETTINGS = ("fp32 system", "run system", "run auto")
 DEFAULT_RECIPES = ["quick", "fast94", "fdu/resnet18", "dl4ds/cpu/scratch", "bit_upstream_cifar100_cpu"]
@@ -44,7 +42,7 @@ def measure_child(name: str, setting: str, count: int) -> None:
     from cifarlab.config.loader import load_recipe
     from cifarlab.config.shipped import shipped_recipes
     from cifarlab.evaluation.predict import predict
-    from cifarlab.evaluation.run_options import evaluation_options
+    from cifarlab.evaluation.settings import run_settings
     from cifarlab.experiments.run import build_model
     from cifarlab.training.allocator import apply_allocator_setting
 
@@ -56,18 +54,17 @@ def measure_child(name: str, setting: str, count: int) -> None:
     torch.manual_seed(0)
     model = build_model(replace(recipe, model=replace(recipe.model, weights=None)),
                         CLASSES.get(recipe.data.dataset, 10))
-    options = evaluation_options(model, recipe)
+    settings = run_settings(model, recipe, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     images = torch.randint(0, 256, (count, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    normalisation = dict(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
-    predict(model, images[: options["batch_size"]], **normalisation, **options)  # oneDNN's kernels, first batch
+    predict(model, images[: settings.batch_size], settings)  # oneDNN's kernels, first batch
     start = time.perf_counter()
-    predict(model, images, **normalisation, **options)
+    predict(model, images, settings)
     seconds = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"applied": applied, "img_s": count / seconds, "faults": usage.ru_minflt,
-                      "sys_s": usage.ru_stime, "peak_mib": usage.ru_maxrss / 1024, "tta": options["tta"],
-                      "batch": options["batch_size"], "side": options.get("resize", 32),
-                      "precision": "bf16" if "autocast_dtype" in options else "fp32"}))
+                      "sys_s": usage.ru_stime, "peak_mib": usage.ru_maxrss / 1024, "tta": settings.tta,
+                      "batch": settings.batch_size, "side": (settings.preprocessing.resize or (32,))[0],
+                      "precision": "bf16" if settings.autocast_dtype is not None else "fp32"}))
 
 
 def measure(name: str, setting: str, count: int) -> dict:

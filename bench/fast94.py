@@ -28,22 +28,18 @@ import contextlib
 import json
 import platform
 import statistics
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+from common import append_jsonl, exit_if_stopped
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # cpu_peak and stopped_run, beside this file
-
-from stopped_run import exit_if_stopped  # noqa: E402
-
-from cifarlab.atomic import atomic_path  # noqa: E402
-from cifarlab.config import load_recipe  # noqa: E402
-from cifarlab.data import load_dataset  # noqa: E402
-from cifarlab.data.cache import cache_dir  # noqa: E402
-from cifarlab.experiments.run import run_recipe  # noqa: E402
+from cifarlab.atomic import atomic_path
+from cifarlab.config import load_recipe
+from cifarlab.data import load_dataset
+from cifarlab.data.cache import cache_dir
+from cifarlab.experiments.run import run_recipe
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -215,9 +211,7 @@ def main() -> None:
         if args.airbench and who == "cifarlab":
             new.append(run_airbench(seed, ab_folder))
         rows += new
-        with open(log, "a") as f:
-            for r in new:
-                f.write(json.dumps({**r, "device": device_name(), "date": time.strftime("%Y-%m-%d")}) + "\n")
+        append_jsonl(log, [{**r, "device": device_name(), "date": time.strftime("%Y-%m-%d")} for r in new])
     print(f"device: {device_name()}, torch {torch.__version__}, recipe {args.recipe}")
     print(describe(rows, "cifarlab"))
     if args.baseline:

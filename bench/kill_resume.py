@@ -32,7 +32,7 @@ from typing import Optional
 
 import torch
 
-from cifarlab.training.checkpoint import load_checkpoint
+from cifarlab.runs.checkpoint import load_checkpoint
 
 DEFAULT_OVERRIDES = ["train.epochs=2", "data.train_limit=5000", "data.val_size=1000", "train.checkpoint_every=1",
                      "train.log_every=1", "log.sinks=[jsonl]", "eval.test=false"]

@@ -16,10 +16,10 @@ import argparse
 import os
 import platform
 import statistics
-import time
 
 import numpy as np
 import torch
+from common import time_batches
 from PIL import Image
 
 from cifarlab.config.recipe import AugmentConfig, OptimConfig
@@ -67,30 +67,6 @@ def reference_loader(images, labels, mean, std, batch_size, workers, pin):
     ds = PilCifar(images.permute(0, 2, 3, 1).numpy(), labels.numpy(), transform)
     return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True,
                                        num_workers=workers, pin_memory=pin)
-
-
-def time_batches(batches, n: int, step=None, device=None, warmup: int = 1) -> float:
-    """Images per second over `n` batches (after `warmup` untimed ones), synchronising at the end only."""
-    it = iter(batches)
-    try:
-        for _ in range(warmup):
-            batch = next(it)
-            if step:
-                step(batch)
-        if device is not None and device.type == "cuda":
-            torch.cuda.synchronize()
-        t0, seen = time.perf_counter(), 0
-        for _ in range(n):
-            x, y = next(it)[:2]
-            if step:
-                step((x, y))
-            seen += len(y)
-        if device is not None and device.type == "cuda":
-            torch.cuda.synchronize()
-        return seen / (time.perf_counter() - t0)
-    finally:
-        # Shut the DataLoader's workers down: left running, they would load the CPU during the next timing.
-        it.close()
 
 
 def make_step(model, device, precision, channels_last):

@@ -17,19 +17,15 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+from common import append_jsonl, exit_if_stopped
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # stopped_run, beside this file
-
-from stopped_run import exit_if_stopped  # noqa: E402
-
-from cifarlab.config import load_recipe  # noqa: E402
-from cifarlab.experiments.run import run_recipe  # noqa: E402
+from cifarlab.config import load_recipe
+from cifarlab.experiments.run import run_recipe
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PRECISIONS = ("fp32", "bf16")
@@ -89,9 +85,7 @@ def main() -> None:
                 row = train_once(recipe, precision, seed, overrides, args.out_dir)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-                args.results.parent.mkdir(parents=True, exist_ok=True)
-                with args.results.open("a") as log:
-                    log.write(json.dumps({**row, "device": machine}) + "\n")
+                append_jsonl(args.results, [{**row, "device": machine}])
     print(summary_table(rows))
 
 

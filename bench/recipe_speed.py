@@ -22,28 +22,25 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from cpu_peak import median_seconds, peak_gflops, step_flops
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_peak import median_seconds, peak_gflops, step_flops  # noqa: E402
-
-from cifarlab.config.loader import load_recipe, recipe_files  # noqa: E402
-from cifarlab.config.recipe import Recipe  # noqa: E402
-from cifarlab.config.shipped import shipped_recipes  # noqa: E402
-from cifarlab.config.validate import validate_recipe  # noqa: E402
-from cifarlab.errors import CifarlabError  # noqa: E402
-from cifarlab.experiments.fewshot import run_recipe_for  # noqa: E402
-from cifarlab.experiments.run import build_model  # noqa: E402
-from cifarlab.models.whitening import airbench_init_from_data  # noqa: E402
-from cifarlab.training.allocator import apply_allocator_setting  # noqa: E402
-from cifarlab.training.averaging import Lookahead  # noqa: E402
-from cifarlab.training.losses import get_loss  # noqa: E402
-from cifarlab.training.optim import build_optimizer, peak_lr  # noqa: E402
-from cifarlab.training.step import Optimisation, resolve_precision, training_step  # noqa: E402
+from cifarlab.config.loader import load_recipe, recipe_files
+from cifarlab.config.recipe import Recipe
+from cifarlab.config.shipped import shipped_recipes
+from cifarlab.config.validate import validate_recipe
+from cifarlab.errors import CifarlabError
+from cifarlab.experiments.run import build_model
+from cifarlab.models.whitening import airbench_init_from_data
+from cifarlab.training.allocator import apply_allocator_setting
+from cifarlab.training.averaging import Lookahead
+from cifarlab.training.losses import get_loss
+from cifarlab.training.optim import build_optimizer, peak_lr
+from cifarlab.training.step import Optimisation, resolve_precision, training_step
+from cifarlab.transfer.fewshot import run_recipe_for
 
 CLASSES = {"cifar10": 10, "cifar100": 100}
 FEWSHOT_BASE = "bit_fewshot"  # the recipe `cifarlab fewshot` builds on: recipes extending it train few-shot sets
@@ -77,8 +74,10 @@ def training_recipe(path: Path) -> Recipe:
 def step_shape(recipe: Recipe, device: torch.device) -> StepShape:
     """The model's classes, the image side, the batch and the precision a run of `recipe` trains with."""
     side = recipe.augment.crop or recipe.augment.resize or 32
-    return StepShape(CLASSES.get(recipe.data.dataset, 10), side, recipe.train.batch_size,
-                     resolve_precision(recipe.train.precision, device))
+    precision = resolve_precision(recipe.train.precision, device)
+    if precision == "fp16" and device.type != "cuda":
+        precision = "bf16"  # fp16 trains on CUDA GPUs only; on the CPU such a run is told to use bf16
+    return StepShape(CLASSES.get(recipe.data.dataset, 10), side, recipe.train.batch_size, precision)
 
 
 def recipe_speed(recipe: Recipe, steps: int, warmup: int) -> tuple[StepShape, float, float]:

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation.predict import predict
-from cifarlab.evaluation.run_options import evaluation_options
+from cifarlab.evaluation.settings import run_settings
 from cifarlab.evaluation.tta import mirror, translate_reflect
 from cifarlab.runs import Run, load_run
 
@@ -72,9 +72,8 @@ def view_probabilities(run: Run) -> tuple[dict[View, Tensor], Tensor]:
 
     splits = prepare_splits(run.recipe.data, run.recipe.seed)
     model = run.model
-    options = {**evaluation_options(model, run.recipe), "tta": "none"}
-    probabilities = {view: predict(ViewOf(model, view), splits.test_images, mean=run.mean, std=run.std, **options)
-                     for view in VIEWS}
+    settings = run_settings(model, run.recipe, run.mean, run.std, tta="none")
+    probabilities = {view: predict(ViewOf(model, view), splits.test_images, settings) for view in VIEWS}
     return probabilities, splits.test_labels
 
 

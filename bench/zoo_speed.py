@@ -15,18 +15,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
-from pathlib import Path
 
 import torch
+from cpu_peak import median_seconds, peak_gflops, step_flops
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_peak import median_seconds, peak_gflops, step_flops  # noqa: E402
-
-from cifarlab.models import create, names  # noqa: E402
-from cifarlab.training.allocator import apply_allocator_setting  # noqa: E402
-from cifarlab.training.losses import get_loss  # noqa: E402
-from cifarlab.training.step import Optimisation, training_step  # noqa: E402
+from cifarlab.models import create, names
+from cifarlab.training.allocator import apply_allocator_setting
+from cifarlab.training.losses import get_loss
+from cifarlab.training.step import Optimisation, training_step
 
 
 def images_per_second(name: str, precision: str, batch: int, steps: int, warmup: int) -> tuple[float, float]:

@@ -12,6 +12,7 @@ import os
 
 import pytest
 
+from cifarlab.config import recipe_from_dict
 from cifarlab.data import Dataset, examples_per_class, load_dataset
 from cifarlab.errors import CifarlabError
 
@@ -63,9 +64,98 @@ def tiny_recipe_data(**sections) -> dict:
     return data
 
 
+@pytest.fixture
+def tiny_recipe(tmp_path, cifar10):
+    """A recipe that trains a small BatchNorm network for a few steps on a few hundred real images."""
+
+    def make(**sections):
+        base = {
+            "name": "tiny", "out_dir": str(tmp_path / "runs"), "seed": 3,
+            "data": {"dataset": "cifar10", "val_size": 100, "train_limit": 200},
+            "augment": {"crop_padding": 2, "cutout": 4},
+            "model": {"name": "airbench94", "options": {"widths": [8, 16, 16]}},
+            "optim": {"name": "sgd", "lr": 0.05, "nesterov": True},
+            "schedule": {"name": "onecycle", "peak_epoch": 1},
+            "train": {"epochs": 2, "batch_size": 32, "log_every": 2, "device": "cpu"},
+            "eval": {"test": False, "batch_size": 200},
+        }
+        for key, value in sections.items():
+            base.setdefault(key, {})
+            base[key] = {**base[key], **value} if isinstance(value, dict) else value
+        return recipe_from_dict(base, source="test")
+
+    return make
+
+
 def is_full_device(path: str = "/dev/full") -> bool:
     """Whether `path` is Linux's full device (every write fails with ENOSPC): some containers lack it, and
     writing to a missing /dev/full as root would only create a regular file there."""
     import stat
 
     return os.path.exists(path) and stat.S_ISCHR(os.stat(path).st_mode)
+
+
+# CLAHE as normalisation (data.clahe_clip_limit): the tiny run trained on equalised images.
+CLAHE_LIMIT, CLAHE_GRID = 2.0, 4
+
+
+@pytest.fixture(scope="session")
+def clahe_run(tmp_path_factory, cifar10):
+    """The folder of TINY_RECIPE trained with data.clahe_clip_limit=2 (LeNet, 200 images, one epoch, val and test)."""
+    from cifarlab.experiments.run import run_recipe
+
+    out_dir = tmp_path_factory.mktemp("clahe_runs")
+    data = tiny_recipe_data(data={"clahe_clip_limit": CLAHE_LIMIT, "clahe_grid": CLAHE_GRID}, log={"sinks": ["jsonl"]},
+                            out_dir=str(out_dir))
+    result = run_recipe(recipe_from_dict(data, source="test"))
+    assert result.status == "finished"
+    return result.run_dir
+
+
+def equalise_by_hand(images):
+    """The tests' own reference: the CLAHE kernel at the run's fixed limit, rounded back to uint8."""
+    import torch
+
+    from cifarlab.data.augment.clahe import clahe
+
+    limits = torch.full((len(images),), CLAHE_LIMIT)
+    return (clahe(images.float() / 255, limits, CLAHE_GRID) * 255).round().to(torch.uint8)
+
+
+def probabilities_by_hand(model, images, mean, std, tta="none"):
+    """Softmax of `model` (eval mode, fp32) on uint8 `images` normalised with mean/std; tta="flip" averages the mirror in."""
+    import torch
+
+    x = (images.float() / 255 - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+    with torch.no_grad():
+        probs = model.eval()(x).softmax(1)
+        return (probs + model(x.flip(-1)).softmax(1)) / 2 if tta == "flip" else probs
+
+
+def scores_by_hand(probs, labels) -> tuple[float, float]:
+    """(top-1, mean negative log-likelihood) of probabilities against labels."""
+    import torch
+
+    top1 = (probs.argmax(1) == labels).double().mean().item()
+    loss = -torch.log(probs.gather(1, labels.view(-1, 1)).clamp_min(1e-12)).mean().item()
+    return top1, loss
+
+
+def clahe_scores_by_hand(run, split: str, tta: str = "none") -> tuple[tuple[float, float], tuple[float, float]]:
+    """(top-1, loss) of a run's model on its `split` equalised by hand, and on the stored images."""
+    from cifarlab.data.prepare import split_images
+
+    _, images, labels = split_images(run.recipe.data, run.recipe.seed, split, "the run")
+    equalised = probabilities_by_hand(run.model, equalise_by_hand(images), run.mean, run.std, tta)
+    stored = probabilities_by_hand(run.model, images, run.mean, run.std, tta)
+    return scores_by_hand(equalised, labels), scores_by_hand(stored, labels)
+
+
+def assert_equalised(scored: dict, expected: tuple[float, float], stored: tuple[float, float]) -> None:
+    """`scored` holds the (top-1, loss) of the equalised images, and tells them from the stored ones'.
+
+    A one-epoch LeNet is barely better than chance: its losses on equalised and stored images differ
+    by 1e-5 to 1e-3, far more than the float rounding of scoring in batches (about 1e-7).
+    """
+    assert scored["top1"] == pytest.approx(expected[0], abs=1e-9) and scored["loss"] == pytest.approx(expected[1], abs=2e-6)
+    assert scored["top1"] != pytest.approx(stored[0], abs=1e-9) or abs(scored["loss"] - stored[1]) > 1e-5

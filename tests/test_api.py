@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import cifarlab
-from tests.conftest import tiny_recipe_data
+from tests.conftest import assert_equalised, clahe_scores_by_hand, tiny_recipe_data
 
 TINY = tiny_recipe_data(name="api", train={"batch_size": 50}, log={"sinks": ["jsonl"]})
 
@@ -137,3 +137,9 @@ def test_an_airbench_recipe_with_a_model_of_ones_own_names_the_init_setting(tmp_
         cifarlab.train(TINY, model=net, data=data, out_dir=tmp_path, overrides={"model.init": "airbench"})
     run = cifarlab.train(TINY, model=net, data=data, out_dir=tmp_path, overrides={"model.init": "default"})
     assert run.history
+
+
+def test_evaluate_scores_a_run_trained_with_clahe_on_equalised_images(clahe_run):
+    run = cifarlab.load_run(clahe_run)
+    assert_equalised(cifarlab.evaluate(run), *clahe_scores_by_hand(run, "test"))
+    assert_equalised(cifarlab.evaluate(run, split="val", tta="flip"), *clahe_scores_by_hand(run, "val", tta="flip"))

@@ -16,8 +16,8 @@ import pytest
 from cifarlab.cli import build_parser
 from cifarlab.cli.words import is_override
 from cifarlab.config import load_recipe
-from cifarlab.experiments.grid_sweep import sweep_spec
-from cifarlab.experiments.lockstep import read_study
+from cifarlab.studies.lockstep import read_study
+from cifarlab.sweeps.grid_sweep import sweep_spec
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 PLACEHOLDERS = ("OLD.pt", "RUN_A", "RUN_B")  # commands that name the reader's own files

@@ -133,53 +133,62 @@ def evaluate(run_or_model: Union[Run, str, os.PathLike, nn.Module], data: Option
              std: Optional[Sequence[float]] = None, batch_size: Optional[int] = None) -> dict:
     """Score a run (or a run folder, or a model) on a split: returns top1, top5, loss, ece and more.
 
-    A run is scored as its final evaluation was (its own dataset, TTA, geometry and precision;
+    A run is scored as its final evaluation was (its own dataset, TTA, geometry, CLAHE and precision;
     "val" means its own validation images), so `evaluate(load_run(path))` gives `run.test` again;
     `tta` overrides its TTA. A bare model is scored on `data` (default cifar10) with `tta` (default
     none), normalised with `mean`/`std` (default: its input config, else the training images'
-    statistics). `batch_size` (images per forward pass) defaults to the run's `eval.batch_size`, or 500
-    for a bare model; it changes memory and speed, not the scores (beyond bf16 rounding). Nothing is
-    written. A run is scored with its `train.allocator` setting, a bare model with `auto` (see
-    `cifarlab.training.allocator`); the free heap is handed back afterwards.
+    statistics) after the CLAHE its input config records, if any. `batch_size` (images per forward
+    pass) defaults to the run's `eval.batch_size`, or 500 for a bare model; it changes memory and speed,
+    not the scores (beyond bf16 rounding). Nothing is written. A run is scored with its
+    `train.allocator` setting, a bare model with `auto` (see `cifarlab.training.allocator`); the free
+    heap is handed back afterwards.
     """
-    from cifarlab.data.prepare import prepare_splits
-    from cifarlab.data.stats import channel_stats
     from cifarlab.evaluation import score_split
-    from cifarlab.evaluation.run_options import evaluation_options, model_normalisation
 
     if split not in ("val", "test"):
         raise CifarlabError(f"split must be 'val' or 'test', got {split!r}")
-    options: dict = dict(tta=tta or "none", batch_size=500 if batch_size is None else batch_size)
     if isinstance(run_or_model, (str, os.PathLike)):
         run_or_model = load_run(run_or_model)
     if isinstance(run_or_model, Run):
-        run = run_or_model
-        recipe = run.recipe if data is None else replace(run.recipe, data=replace(run.recipe.data, dataset=data))
-        splits = prepare_splits(recipe.data, recipe.seed)
-        model, classes = run.model, run.classes
-        mean, std = mean or run.mean, std or run.std
-        options = evaluation_options(model, recipe, tta)
-        if batch_size is not None:
-            options["batch_size"] = batch_size
-        images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
-        if not len(images):
-            raise CifarlabError(f"run {run.dir} has no {split} images (data.val_size=0?); use split='test'")
-    elif not isinstance(run_or_model, nn.Module):
-        raise TypeError(f"evaluate() takes a Run, a run folder or an nn.Module; got {type(run_or_model).__name__}")
+        scoring = _run_scoring(run_or_model, data, split, tta, mean, std, batch_size)
+        allocator = run_or_model.recipe.train.allocator
+    elif isinstance(run_or_model, nn.Module):
+        scoring = _model_scoring(run_or_model, data, split, tta, mean, std, batch_size)
+        allocator = "auto"
     else:
-        model = run_or_model
-        if split == "val":
-            raise CifarlabError("a bare model has no validation split; pass its Run, or use split='test'")
-        dataset = load_dataset(data or "cifar10")
-        classes, images, labels = dataset.classes, dataset.test_images, dataset.test_labels
-        if mean is None or std is None:
-            stats = model_normalisation(model) or channel_stats(dataset.train_images)
-            mean = mean or tuple(float(value) for value in stats[0])
-            std = std or tuple(float(value) for value in stats[1])
-    allocator = run_or_model.recipe.train.allocator if isinstance(run_or_model, Run) else "auto"
+        raise TypeError(f"evaluate() takes a Run, a run folder or an nn.Module; got {type(run_or_model).__name__}")
     with allocator_setting(allocator):
-        scored = score_split(model, images, labels, classes, mean=mean, std=std, **options)
-    return dict(scored.summary)
+        return dict(score_split(*scoring).summary)
+
+
+def _run_scoring(run: Run, data: Optional[str], split: str, tta: Optional[str], mean: Optional[Sequence[float]],
+                 std: Optional[Sequence[float]], batch_size: Optional[int]) -> tuple:
+    """score_split's arguments for a run: its model, the images its `split` means, its classes and settings."""
+    from cifarlab.data.prepare import split_images
+    from cifarlab.evaluation import run_settings
+
+    recipe = run.recipe if data is None else replace(run.recipe, data=replace(run.recipe.data, dataset=data))
+    _, images, labels = split_images(recipe.data, recipe.seed, split, f"run {run.dir}")
+    settings = run_settings(run.model, recipe, mean or run.mean, std or run.std, split=split, tta=tta, batch_size=batch_size)
+    return run.model, images, labels, run.classes, settings
+
+
+def _model_scoring(model: nn.Module, data: Optional[str], split: str, tta: Optional[str], mean: Optional[Sequence[float]],
+                   std: Optional[Sequence[float]], batch_size: Optional[int]) -> tuple:
+    """score_split's arguments for a bare model: the test split of `data` and the model's own settings."""
+    from cifarlab.data.stats import channel_stats
+    from cifarlab.evaluation import model_settings
+    from cifarlab.evaluation.settings import model_normalisation
+
+    if split == "val":
+        raise CifarlabError("a bare model has no validation split; pass its Run, or use split='test'")
+    dataset = load_dataset(data or "cifar10")
+    if mean is None or std is None:
+        stats = model_normalisation(model) or channel_stats(dataset.train_images)
+        mean = mean or tuple(float(value) for value in stats[0])
+        std = std or tuple(float(value) for value in stats[1])
+    settings = model_settings(model, mean, std, tta=tta, batch_size=batch_size)
+    return model, dataset.test_images, dataset.test_labels, dataset.classes, settings
 
 
 __all__ = ["Run", "evaluate", "load_run", "recipe_of", "train"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from cifarlab.errors import CifarlabError
+from cifarlab.system.processes import is_alive
 
 # Temporaries are `.<name>.pid<pid>@<host>.<random>.tmp` beside their target: hidden, and naming
 # the writer, so one left by a killed process (kill -9, power loss) is found and removed later.
@@ -106,23 +107,11 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         return removed
     for candidate in candidates:
         match = pattern.fullmatch(candidate.name)
-        if match and match.group(2) == host and not _alive(int(match.group(1))):
+        if match and match.group(2) == host and not is_alive(int(match.group(1))):
             with contextlib.suppress(OSError):
                 candidate.unlink()
                 removed.append(candidate)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's live process
-    return True
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
-"""The BatchNorm study's numbers against a direct computation, and `cifarlab study bn` on a CIFAR-10 slice."""
+"""The BatchNorm study's numbers against a direct computation, its probe as a Trainer callback, and
+`cifarlab study bn` on a CIFAR-10 slice."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from cifarlab.analysis.bn_study import probe_training
+from cifarlab.analysis.bn_study import GradientProbe, probe_training
 from cifarlab.cli import main
+from cifarlab.config import recipe_from_dict
 from cifarlab.data.pipeline import Batch
 from cifarlab.errors import CifarlabError
+from cifarlab.training.callbacks import Callback
+from cifarlab.training.distributed import Placement
+from cifarlab.training.loop import FixedBatches, Trainer
 
 LR = 0.1
 STEP_SIZES = [0.05, 0.3]
@@ -26,10 +31,16 @@ def _tiny_net() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
 
 
-def _batches() -> list[Batch]:
+def _recipe(epochs: int = 1):
+    """Plain SGD at LR (no momentum, no weight decay), as the direct computation trains."""
+    return recipe_from_dict({"optim": {"name": "sgd", "lr": LR, "momentum": 0.0, "weight_decay": 0.0},
+                             "train": {"epochs": epochs, "batch_size": 16, "device": "cpu"}}, source="test")
+
+
+def _batches(count: int = 4) -> list[Batch]:
     generator = torch.Generator().manual_seed(1)
     batches = []
-    for _ in range(4):
+    for _ in range(count):
         labels = torch.randint(0, 3, (16,), generator=generator)
         batches.append(Batch(torch.randn(16, 3, 2, 2, generator=generator), labels, labels))
     return batches
@@ -72,8 +83,7 @@ def _direct(batches: list[Batch]) -> dict:
 def test_the_recorded_landscape_equals_a_direct_computation_of_loss_and_gradients_along_each_step():
     batches = _batches()
     model = _tiny_net()
-    trace = probe_training(model, batches, torch.optim.SGD(model.parameters(), lr=LR), F.cross_entropy, LR,
-                           STEP_SIZES, probe_every=1, device=torch.device("cpu"))
+    trace = probe_training(_recipe(), model, FixedBatches(batches, 3), LR, STEP_SIZES, probe_every=1)
     expected = _direct(batches)
     assert trace.probe_steps.tolist() == [0, 1, 2, 3]
     np.testing.assert_allclose(trace.loss, expected["loss"], rtol=1e-5)
@@ -86,10 +96,8 @@ def test_the_recorded_landscape_equals_a_direct_computation_of_loss_and_gradient
 def test_probing_every_k_steps_probes_those_steps_and_leaves_the_training_unchanged():
     batches = _batches()
     every_step, every_other = _tiny_net(), _tiny_net()
-    dense = probe_training(every_step, batches, torch.optim.SGD(every_step.parameters(), lr=LR), F.cross_entropy, LR,
-                           STEP_SIZES, 1, torch.device("cpu"))
-    sparse = probe_training(every_other, batches, torch.optim.SGD(every_other.parameters(), lr=LR), F.cross_entropy, LR,
-                            STEP_SIZES, 2, torch.device("cpu"))
+    dense = probe_training(_recipe(), every_step, FixedBatches(batches, 3), LR, STEP_SIZES, 1)
+    sparse = probe_training(_recipe(), every_other, FixedBatches(batches, 3), LR, STEP_SIZES, 2)
     assert sparse.probe_steps.tolist() == [0, 2] and sparse.path_loss.shape == (2, 2)
     np.testing.assert_allclose(sparse.loss, dense.loss, rtol=1e-6)  # probing never touches the trained net
     np.testing.assert_allclose(sparse.path_loss, dense.path_loss[[0, 2]], rtol=1e-6)
@@ -98,8 +106,35 @@ def test_probing_every_k_steps_probes_those_steps_and_leaves_the_training_unchan
 def test_a_step_size_that_is_not_positive_is_a_user_error():
     model = _tiny_net()
     with pytest.raises(CifarlabError, match="step sizes"):
-        probe_training(model, _batches(), torch.optim.SGD(model.parameters(), lr=LR), F.cross_entropy, LR,
-                       [0.0], 1, torch.device("cpu"))
+        probe_training(_recipe(), model, FixedBatches(_batches(), 3), LR, [0.0], 1)
+
+
+def _train(probe: GradientProbe | None, batches: list[Batch]) -> nn.Module:
+    """Two epochs over `batches` on a Trainer without a run folder, watched by `probe` when given."""
+    model = _tiny_net()
+    trainer = Trainer(_recipe(epochs=2), model, FixedBatches(batches, 3), None, Placement(torch.device("cpu")),
+                      run_dir=None, callbacks=[probe] if probe is not None else [])
+    assert trainer.fit() == "finished"
+    return model
+
+
+def test_the_probe_is_a_trainer_callback_recording_every_step_and_one_probe_per_probe_every_steps(tmp_path,
+                                                                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    batches = _batches(5)
+    probe = GradientProbe(STEP_SIZES, probe_every=3, loss_fn=F.cross_entropy)
+    assert isinstance(probe, Callback)
+    probed = _train(probe, batches)
+    trace = probe.trace()
+    assert len(trace.loss) == 10  # two epochs of the five fixed batches
+    assert trace.probe_steps.tolist() == [0, 3, 6, 9] and trace.path_loss.shape == (4, 2)
+    assert (trace.gradient_norm > 0).all() and (trace.gradient_change > 0).all()
+    # The second epoch replays the first one's batches, from other weights: a different loss.
+    assert trace.loss[5] != trace.loss[0]
+    plain = _train(None, batches)
+    for a, b in zip(probed.parameters(), plain.parameters()):
+        assert torch.equal(a, b)  # the probe only watches: the trained weights are those of an unwatched run
+    assert list(tmp_path.iterdir()) == []  # a Trainer without a run folder writes nothing
 
 
 def test_study_bn_trains_both_nets_from_one_start_per_net_and_writes_arrays_table_and_figures(tmp_path, cifar10):

@@ -8,7 +8,7 @@ from cifarlab.analysis import explain_run, gradcam, target_layer_name
 from cifarlab.analysis.target_layer import traced_target_layer
 from cifarlab.cli import main
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluation.predict import preprocess
+from cifarlab.evaluation.preprocessing import preprocess
 from cifarlab.models import create
 
 SIDE, SQUARE = 32, 8
@@ -167,6 +167,26 @@ def test_explain_draws_only_the_named_classes_in_a_seeded_order(tiny_runs, tmp_p
     assert shown and set(shown) <= {3, 5}  # cat, dog
     other = explain_run(tiny_runs[1], tmp_path / "c.png", count=4, classes=["cat", "dog"], seed=4)
     assert other.correct + other.misclassified != first.correct + first.misclassified
+
+
+def test_explain_of_a_run_trained_with_clahe_shows_the_model_equalised_images(clahe_run, tmp_path, monkeypatch):
+    from cifarlab.analysis import explain
+    from cifarlab.runs import load_run
+    from tests.conftest import equalise_by_hand
+
+    run = load_run(clahe_run)
+    seen = []  # every batch the model is given: the scan for examples first, Grad-CAM's batch last
+    run.model.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    monkeypatch.setattr(explain, "load_run", lambda path: run)
+    shown = explain.explain_run(clahe_run, tmp_path / "cams.png", count=2, seed=1, device="cpu")
+    images, _ = explain.split_images(run)
+
+    def normalised(picked):
+        return preprocess(equalise_by_hand(picked), torch.tensor(run.mean), torch.tensor(run.std))
+
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(seen[0], normalised(images[order[: explain.SCAN_BATCH]]))
+    torch.testing.assert_close(seen[-1], normalised(images[shown.correct + shown.misclassified]))
 
 
 def test_explain_refuses_an_unknown_class(tiny_runs, tmp_path, capsys):

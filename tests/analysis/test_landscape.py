@@ -9,7 +9,7 @@ from cifarlab.analysis import normalise_filters, random_direction, slice_surface
 from cifarlab.analysis.explain import split_images
 from cifarlab.analysis.landscape import Endpoint, interpolate, score
 from cifarlab.cli import main
-from cifarlab.evaluation import score_split
+from cifarlab.evaluation import EvalSettings, Preprocessing, score_split
 from cifarlab.runs import load_run
 
 
@@ -77,7 +77,7 @@ def test_interpolation_ends_are_the_two_models_running_statistics_included():
 def _own_loss(run_dir, indices) -> float:
     run = load_run(run_dir)
     images, labels = split_images(run)
-    evaluation = score_split(run.model, images[indices], labels[indices], run.classes, mean=run.mean, std=run.std)
+    evaluation = score_split(run.model, images[indices], labels[indices], run.classes, EvalSettings(Preprocessing(run.mean, run.std)))
     return evaluation.summary["loss"]
 
 

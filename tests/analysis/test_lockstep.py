@@ -16,7 +16,9 @@ from cifarlab.config import load_recipe
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.data.prepare import prepare_splits
 from cifarlab.errors import CifarlabError
-from cifarlab.experiments.lockstep import (
+from cifarlab.models import create
+from cifarlab.runs import load_run
+from cifarlab.studies.lockstep import (
     Study,
     VariantRun,
     _initial_model,
@@ -26,8 +28,6 @@ from cifarlab.experiments.lockstep import (
     tensor_bytes,
     weights_sha256,
 )
-from cifarlab.models import create
-from cifarlab.runs import load_run
 
 TINY = {
     "name": "tiny", "seed": 0,

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from cifarlab.analysis.pruning import (
+    MaskKeeper,
     apply_masks,
     keep_masks,
     model_and_gammas,
@@ -12,9 +13,13 @@ from cifarlab.analysis.pruning import (
 )
 from cifarlab.cli import main
 from cifarlab.config import recipe_from_dict
+from cifarlab.data.pipeline import Batch
 from cifarlab.experiments.run import run_recipe
 from cifarlab.models import create
 from cifarlab.runs import load_run
+from cifarlab.training.callbacks import Callback
+from cifarlab.training.distributed import Placement
+from cifarlab.training.loop import FixedBatches, Trainer
 from tests.conftest import tiny_recipe_data
 
 
@@ -125,12 +130,13 @@ def test_prune_of_a_run_without_slbi_prunes_by_magnitude_and_bad_layers_are_one_
 def test_fine_tuning_trains_in_the_runs_precision_and_memory_format(tmp_path, monkeypatch, cifar10, precision,
                                                                     channels_last):
     import cifarlab.analysis.pruning_study as pruning_study
+    import cifarlab.training.loop as loop  # the fine-tuning's steps are the Trainer's
 
     data = tiny_recipe_data(name="ft", out_dir=str(tmp_path / "runs"), eval={"test": False},
                             train={"precision": precision, "channels_last": channels_last})
     run_dir = run_recipe(recipe_from_dict(data, source="test")).run_dir
     seen = []
-    real_step = pruning_study.training_step
+    real_step = loop.training_step
 
     def recording_step(opt, inputs, *args):
         result = real_step(opt, inputs, *args)
@@ -139,7 +145,7 @@ def test_fine_tuning_trains_in_the_runs_precision_and_memory_format(tmp_path, mo
                      conv.is_contiguous(memory_format=torch.channels_last)))
         return result
 
-    monkeypatch.setattr(pruning_study, "training_step", recording_step)
+    monkeypatch.setattr(loop, "training_step", recording_step)
     study = pruning_study.prune_run(run_dir, [50], tmp_path / "p", methods=["magnitude"], finetune_epochs=1,
                                     log=lambda *_: None)
     logits_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
@@ -159,3 +165,41 @@ def test_an_interrupted_prune_leaves_no_output_folder(slbi_run, tmp_path, monkey
         pruning_study.prune_run(slbi_run, [50], tmp_path / "p", methods=["magnitude"], finetune_epochs=1,
                                 log=lambda *_: None)
     assert not (tmp_path / "p").exists()
+
+
+def _fine_tune_pruned_lenet(keep_masks_on: bool) -> tuple[torch.nn.Module, dict, dict]:
+    """LeNet with half of its filters and linear weights pruned by magnitude, then trained 4 SGD steps (momentum,
+    weight decay) on random images by a Trainer without a run folder; with `keep_masks_on`, a MaskKeeper watches."""
+    torch.manual_seed(0)
+    model = create("lenet", num_classes=10)
+    masks = keep_masks(prunable_weights(model, ["all"]), {}, "magnitude", 0.5)
+    apply_masks(model, masks)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    generator = torch.Generator().manual_seed(2)
+    batches = []
+    for _ in range(4):
+        labels = torch.randint(0, 10, (8,), generator=generator)
+        batches.append(Batch(torch.randn(8, 3, 32, 32, generator=generator), labels, labels))
+    recipe = recipe_from_dict({"optim": {"name": "sgd", "lr": 0.1}, "train": {"epochs": 1, "batch_size": 8,
+                                                                              "device": "cpu"}}, source="test")
+    keeper = MaskKeeper(masks)
+    assert isinstance(keeper, Callback)
+    trainer = Trainer(recipe, model, FixedBatches(batches, 10), None, Placement(torch.device("cpu")), run_dir=None,
+                      callbacks=[keeper] if keep_masks_on else [])
+    assert trainer.fit() == "finished" and trainer.progress.step == 4
+    return model, masks, before
+
+
+def test_the_mask_keeper_is_a_trainer_callback_that_keeps_pruned_weights_and_biases_exactly_zero():
+    model, masks, before = _fine_tune_pruned_lenet(keep_masks_on=True)
+    parameters = dict(model.named_parameters())
+    for name, keep in masks.items():
+        weight = parameters[name]
+        assert torch.all(weight[~keep] == 0)
+        if weight.ndim == 4:  # a pruned filter's bias goes with it
+            assert torch.all(parameters[name.replace("weight", "bias")][~keep] == 0)
+        assert not torch.equal(weight[keep], before[name][keep])  # the kept weights did train
+    # Without the callback the same training moves pruned linear weights (a zeroed ReLU filter gets no gradient,
+    # a zeroed linear weight does): the keeper is what holds them at zero.
+    unkept = dict(_fine_tune_pruned_lenet(keep_masks_on=False)[0].named_parameters())
+    assert any(bool(unkept[name][~keep].abs().sum() > 0) for name, keep in masks.items() if keep.ndim == 2)

@@ -6,6 +6,8 @@ from pathlib import Path
 from types import ModuleType
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+# The scripts import each other by plain name (`from common import ...`), as `python bench/NAME.py` allows.
+sys.path.insert(0, str(BENCH_DIR))
 
 
 def load_bench_script(name: str) -> ModuleType:

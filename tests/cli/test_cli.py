@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cifarlab.cli import main
-from cifarlab.training.checkpoint import load_checkpoint
+from cifarlab.runs.checkpoint import load_checkpoint
 from tests.conftest import tiny_recipe_data
 
 TINY = tiny_recipe_data(name="cli", train={"epochs": 2, "log_every": 1}, eval={"test": False})

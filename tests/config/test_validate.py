@@ -37,6 +37,12 @@ REFUSED = [
     (["name=.."], r"cannot be a run folder name"),
     (["seed=-1"], r"seed must be between 0 and 4294967295, got -1"),
     (["data.subset_seed=4294967296"], r"data\.subset_seed must be between 0"),
+    (["train.precision=fp16", "train.device=cpu"],
+     r"train\.precision=fp16 needs a CUDA GPU .* trains on cpu; use train\.precision=bf16 there .* or train\.precision=fp32"),
+    (["augment.flip=none", "augment.flip_p=0.3"], r"augment\.flip_p=0\.3 is the probability of a random flip, but "
+                                                   r"augment\.flip=none; add augment\.flip=random"),
+    (["optim.lr=1e-4", "schedule.warmup_start_lr=1e-3"],
+     r"schedule\.warmup_start_lr=0\.001 is above optim\.lr=0\.0001.*give a smaller start"),
 ]
 
 
@@ -88,3 +94,11 @@ def test_cifarlab_train_refuses_before_creating_anything(tmp_path, capsys, overr
     err = capsys.readouterr().err
     assert err.startswith("cifarlab: error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_fp16_on_auto_is_left_to_the_run_and_fp16_on_a_named_gpu_only_needs_the_gpu(empty):
+    # `auto` is resolved when the run starts (cifarlab.training.step refuses fp16 there off a GPU), so a
+    # GPU recipe in fp16 still loads on a CPU machine; a named CUDA device only has to exist.
+    assert load_recipe(empty, ["train.precision=fp16"]).train.precision == "fp16"
+    assert load_recipe(empty, ["train.precision=fp16", "train.device=cuda"], check_machine=False).train.device == "cuda"
+    assert load_recipe(empty, ["train.precision=bf16", "train.device=cpu"]).train.precision == "bf16"

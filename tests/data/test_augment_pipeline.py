@@ -15,7 +15,7 @@ from cifarlab.data.augment import augmix_js
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.run import run_recipe
-from cifarlab.training.checkpoint import load_checkpoint
+from cifarlab.runs.checkpoint import load_checkpoint
 from cifarlab.training.losses import register_loss
 
 HEAVY = [{"name": "random_resized_crop", "p": 0.5}, {"name": "rotate", "p": 0.5, "degrees": 20},
@@ -121,7 +121,7 @@ def test_augment_grid_with_more_columns_than_a_figure_holds_exits_2_and_writes_n
 
 
 def test_grid_samples_are_shuffled_images_of_different_classes(cifar10):
-    from cifarlab.data.augment.grid import sample_images
+    from cifarlab.data.augment.augment_grid import sample_images
 
     picked = sample_images(cifar10.train_images, cifar10.train_labels, 8, seed=0)
     assert len(set(cifar10.train_labels[picked].tolist())) == 8

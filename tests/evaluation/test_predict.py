@@ -5,10 +5,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cifarlab.data.equalise import Clahe
 from cifarlab.errors import CifarlabError
+from cifarlab.evaluation import EvalSettings, Preprocessing
 from cifarlab.evaluation.predict import predict
 
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+
+
+def _settings(mean=MEAN, std=STD, resize=None, crop=None, clahe=None, **options) -> EvalSettings:
+    return EvalSettings(Preprocessing(mean, std, resize=resize, crop=crop, clahe=clahe), **options)
 
 
 class Probe(nn.Module):
@@ -37,7 +43,7 @@ def _normalise(images):
 
 def test_uneven_last_batch_is_kept_and_rows_stay_in_order():
     images, model = _images(23), Probe(3 * 8 * 10)
-    out = predict(model, images, mean=MEAN, std=STD, batch_size=5)
+    out = predict(model, images, _settings(batch_size=5))
     assert [len(b) for b in model.inputs] == [5, 5, 5, 5, 3]
     model.eval()
     with torch.no_grad():
@@ -50,7 +56,7 @@ def test_runs_in_eval_mode_and_restores_each_submodules_mode():
     model = Probe(3 * 8 * 10)
     model.train()
     model.norm.eval()  # a deliberately frozen norm layer inside a training model
-    predict(model, _images(4), mean=MEAN, std=STD)
+    predict(model, _images(4), _settings())
     assert model.modes == [False]
     assert model.training and model.head.training and not model.norm.training
 
@@ -63,14 +69,14 @@ def test_eval_mode_is_restored_even_when_the_model_fails():
     model = Broken(3 * 8 * 10)
     model.train()
     with pytest.raises(RuntimeError):
-        predict(model, _images(2), mean=MEAN, std=STD)
+        predict(model, _images(2), _settings())
     assert model.training
 
 
 def test_resize_then_centre_crop_then_normalise():
     images = _images(3, h=8, w=10)
     model = Probe(3 * 6 * 6)
-    predict(model, images, mean=MEAN, std=STD, resize=(12, 14), crop=6)
+    predict(model, images, _settings(resize=(12, 14), crop=6))
     raw = images.float() / 255
     resized = F.interpolate(raw, size=(12, 14), mode="bilinear", align_corners=False, antialias=False)
     top, left = (12 - 6) // 2, (14 - 6) // 2
@@ -81,7 +87,7 @@ def test_resize_then_centre_crop_then_normalise():
 
 def test_tta_flip_passes_image_and_mirror_through_the_model():
     images, model = _images(4), Probe(3 * 8 * 10)
-    predict(model, images, mean=MEAN, std=STD, tta="flip", batch_size=4)
+    predict(model, images, _settings(tta="flip", batch_size=4))
     assert len(model.inputs) == 2
     torch.testing.assert_close(model.inputs[0], _normalise(images))
     torch.testing.assert_close(model.inputs[1], _normalise(images)[..., torch.arange(9, -1, -1)])
@@ -89,7 +95,7 @@ def test_tta_flip_passes_image_and_mirror_through_the_model():
 
 def test_channels_last_and_autocast_keep_probabilities_valid():
     model = Probe(3 * 8 * 10)
-    out = predict(model, _images(6), mean=MEAN, std=STD, channels_last=True, autocast_dtype=torch.bfloat16)
+    out = predict(model, _images(6), _settings(channels_last=True, autocast_dtype=torch.bfloat16))
     assert out.dtype == torch.float32
     torch.testing.assert_close(out.sum(1), torch.ones(6), atol=1e-2, rtol=0)
 
@@ -99,13 +105,26 @@ def test_channels_last_and_autocast_keep_probabilities_valid():
     [
         (dict(images=torch.zeros(2, 3, 8, 10)), "uint8"),
         (dict(mean=(0.5, 0.5)), "one per channel"),
+        (dict(batch_size=0), "batch_size=0 must be at least 1"),
         (dict(tta="rotate"), "shift16"),
         (dict(crop=20), "larger than"),
         (dict(images=torch.zeros(0, 3, 8, 10, dtype=torch.uint8)), "N=0"),
     ],
 )
 def test_bad_input_raises_a_message_naming_the_fix(kwargs, message):
-    args = dict(images=_images(2), mean=MEAN, std=STD)
+    args = dict(images=_images(2))
     args.update(kwargs)
     with pytest.raises(CifarlabError, match=message):
-        predict(Probe(3 * 8 * 10), args.pop("images"), **args)
+        predict(Probe(3 * 8 * 10), args.pop("images"), _settings(**args))
+
+
+def test_clahe_equalises_each_uint8_batch_before_scaling_resizing_and_normalising():
+    images = _images(3, h=16, w=16)
+    model = Probe(3 * 8 * 8)
+    clahe = Clahe(2.0, 4)
+    predict(model, images, _settings(resize=8, clahe=clahe))
+    equalised = clahe(images)
+    assert not torch.equal(equalised, images)
+    resized = F.interpolate(equalised.float() / 255, size=(8, 8), mode="bilinear", align_corners=False, antialias=False)
+    expected = (resized - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(model.inputs[0], expected)

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from cifarlab.errors import CifarlabError
+from cifarlab.evaluation import EvalSettings, Preprocessing
 from cifarlab.evaluation.report import write_report
 from cifarlab.evaluation.scoring import score_split
 from cifarlab.evaluation.split import evaluate_split, write_split
@@ -24,8 +25,8 @@ def test_write_report_gathers_the_run_folder(tmp_path, synthetic_split):
     s = synthetic_split
     (tmp_path / "recipe.yaml").write_text("name: tiny\nmodel:\n  name: tiny_convnet\nseed: 7\n")
     write_metrics(tmp_path / "metrics.jsonl", fake_metrics(val_top1=(0.4123, 0.5678, 0.5432)))
-    result = evaluate_split(s.model, s.images, s.labels, s.classes, tmp_path, mean=MEAN, std=STD,
-                            split_name="test", tta="none")
+    result = evaluate_split(s.model, s.images, s.labels, s.classes, tmp_path,
+                            EvalSettings(Preprocessing(MEAN, STD), split="test", tta="none"))
     report = write_report(tmp_path).read_text()
     rows = _rows(report)
     assert rows["val top-1 during training, last epoch (no TTA)"] == "54.32%"
@@ -50,7 +51,7 @@ def test_val_rows_name_the_model_and_tta_and_confused_pairs_get_a_table(tmp_path
     s = synthetic_split
     write_metrics(tmp_path / "metrics.jsonl", fake_metrics(val_top1=(0.4123, 0.5678, 0.5432)))
     (tmp_path / "best.pt").write_bytes(b"")  # the report only asks which checkpoints exist
-    scored = score_split(s.model, s.images, s.labels, s.classes, mean=MEAN, std=STD, tta="flip")
+    scored = score_split(s.model, s.images, s.labels, s.classes, EvalSettings(Preprocessing(MEAN, STD), tta="flip"))
     val = write_split(scored, s.images, s.labels, s.classes, tmp_path, "val")
     (tmp_path / "reliability_val.png").unlink()  # a plot that is gone is not listed
     # Two more evaluations as JSON alone (their plots never drawn): an EMA one and one labelled by its caller.

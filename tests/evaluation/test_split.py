@@ -8,11 +8,13 @@ import torch
 from PIL import Image
 
 from cifarlab.errors import CifarlabError
+from cifarlab.evaluation import EvalSettings, Preprocessing
 from cifarlab.evaluation.scoring import score_split
 from cifarlab.evaluation.split import evaluate_split, write_split
 
 from .fakes import MEAN, STD, tiny_convnet, train_briefly
 
+PREPROCESSING = Preprocessing(MEAN, STD)
 SPLIT_FILES = ["eval_{}.json", "confusion_{}.csv", "confusion_{}.png", "misclassified_{}.png", "reliability_{}.png"]
 
 
@@ -53,21 +55,18 @@ def _check_split(out_dir, result, model, images, labels, classes, split):
 
 def test_evaluate_split_on_a_briefly_trained_convnet(tmp_path, synthetic_split):
     s = synthetic_split
-    result = evaluate_split(s.model, s.images, s.labels, s.classes, tmp_path, mean=MEAN, std=STD,
-                            split_name="test", tta="flip", batch_size=64)
+    result = evaluate_split(s.model, s.images, s.labels, s.classes, tmp_path,
+                            EvalSettings(PREPROCESSING, split="test", tta="flip", batch_size=64))
     _check_split(tmp_path, result, s.model, s.images, s.labels, s.classes, "test")
     assert result["top1"] > 0.5  # the net really learned the colour-coded classes (chance is 0.1)
 
 
-def test_evaluate_split_on_cifar10_small(tmp_path, request):
-    try:
-        data = request.getfixturevalue("cifar10_small")
-    except pytest.FixtureLookupError:
-        pytest.skip("the shared cifar10_small fixture is not defined in tests/conftest.py")
+def test_evaluate_split_on_cifar10_small(tmp_path, cifar10_small):
+    data = cifar10_small
     torch.manual_seed(0)
     model = train_briefly(tiny_convnet(data.num_classes), data.train_images, data.train_labels, steps=15)
-    result = evaluate_split(model, data.test_images, data.test_labels, data.classes, tmp_path, mean=MEAN, std=STD,
-                            split_name="test", tta="flip", batch_size=64)
+    result = evaluate_split(model, data.test_images, data.test_labels, data.classes, tmp_path,
+                            EvalSettings(PREPROCESSING, split="test", tta="flip", batch_size=64))
     _check_split(tmp_path, result, model, data.test_images, data.test_labels, data.classes, "test")
     assert sum(json.loads((tmp_path / "eval_test.json").read_text())["class_counts"].values()) == 200
 
@@ -75,15 +74,15 @@ def test_evaluate_split_on_cifar10_small(tmp_path, request):
 def test_bad_split_name_is_rejected_before_any_work(tmp_path, synthetic_split):
     s = synthetic_split
     with pytest.raises(CifarlabError, match="split_name"):
-        evaluate_split(s.model, s.images, s.labels, s.classes, tmp_path, mean=MEAN, std=STD, split_name="../x")
+        evaluate_split(s.model, s.images, s.labels, s.classes, tmp_path, EvalSettings(PREPROCESSING, split="../x"))
     assert not any(tmp_path.iterdir())
 
 
 def test_score_split_writes_nothing_and_write_split_writes_the_same_numbers(tmp_path, monkeypatch, synthetic_split):
     s = synthetic_split
     monkeypatch.chdir(tmp_path)  # a stray relative write would land here
-    evaluation = score_split(s.model, s.images, s.labels, s.classes, mean=MEAN, std=STD, tta="flip",
-                             batch_size=64, model_label="best checkpoint")
+    evaluation = score_split(s.model, s.images, s.labels, s.classes, EvalSettings(PREPROCESSING, tta="flip", batch_size=64),
+                             model_label="best checkpoint")
     assert not any(tmp_path.iterdir())
     assert evaluation.probs.shape == (len(s.labels), len(s.classes))
     assert evaluation.confusion.sum() == len(s.labels)
@@ -100,7 +99,7 @@ def test_score_split_writes_nothing_and_write_split_writes_the_same_numbers(tmp_
 
 def test_most_confused_pairs_are_the_largest_off_diagonal_counts_in_the_json(tmp_path, synthetic_split):
     s = synthetic_split
-    result = evaluate_split(s.model, s.images, s.labels, s.classes, tmp_path, mean=MEAN, std=STD, split_name="test")
+    result = evaluate_split(s.model, s.images, s.labels, s.classes, tmp_path, EvalSettings(PREPROCESSING))
     confusion = result["confusion"]
     pairs = json.loads((tmp_path / "eval_test.json").read_text())["most_confused"]
     errors = [(confusion[i, j].item(), i, j) for i in range(10) for j in range(10) if i != j and confusion[i, j] > 0]

@@ -10,6 +10,7 @@ import yaml
 from PIL import Image
 
 from cifarlab.cli import main
+from cifarlab.config import recipe_from_dict
 from cifarlab.data import examples_per_class
 
 TINY = {
@@ -57,3 +58,39 @@ def zoo_sweep(tmp_path_factory, recipe_file, tiny_folder):
         patch.setenv("CIFARLAB_CACHE", str(tiny_folder[1]))
         assert main(["sweep", str(recipe_file), "--grid", *GRID, "--out", str(out)]) == 0
     return out
+
+
+# Few-shot sweeps: a BiT ResNet-V2 with one unit per stage at half width, trained 5 HyperRule steps.
+TINY_BIT = {"depths": [1, 1, 1, 1], "width": 0.5, "root": "cifar"}
+
+
+def _write_folder(root, images, labels, classes, per_class):
+    for split in ("train", "test"):
+        for c, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            members = (labels == c).nonzero().flatten()[:per_class]
+            for i in members.tolist():
+                Image.fromarray(images[i].permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+
+
+@pytest.fixture
+def small_cifar_folder(tmp_path, cifar10_small, monkeypatch):
+    """Real CIFAR-10 images as a small image-folder dataset: 4 train and 4 test images per class."""
+    monkeypatch.setenv("CIFARLAB_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "small_cifar"
+    _write_folder(root, cifar10_small.train_images, cifar10_small.train_labels, cifar10_small.classes, 4)
+    return f"folder:{root}"
+
+
+def sweep_recipe(dataset, weights, train=None, **fewshot_extra):
+    """The tiniest few-shot sweep recipe: TINY_BIT at 32x32, 5 steps, batch 16 (`train` changes train.* keys)."""
+    return recipe_from_dict({
+        "name": "tiny_sweep",
+        "data": {"dataset": dataset},
+        "model": {"name": "bit_resnetv2", "options": TINY_BIT},
+        "train": {"batch_size": 16, "device": "cpu", "log_every": 2, **(train or {})},
+        "eval": {"batch_size": 1000},
+        "fewshot": {"weights": weights, "shots": [1, 2], "seeds": 2, "precrop": 36, "crop": 32,
+                    "boundaries": [1, 2, 3, 4, 5], **fewshot_extra},
+    }, source="test")

@@ -66,7 +66,7 @@ def test_report_compares_runs_on_corruptions_once_they_were_scored(zoo_sweep, tm
 
 def test_a_report_whose_last_plot_cannot_be_written_leaves_no_partial_folder(zoo_sweep, tmp_path, capsys,
                                                                             monkeypatch):
-    import cifarlab.experiments.compare_runs as compare_runs
+    import cifarlab.reports.compare_runs as compare_runs
     from cifarlab.errors import CifarlabError
 
     def disk_full(*args, **kwargs):  # report.md, report.csv and curves.png are written by then

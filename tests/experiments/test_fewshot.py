@@ -4,47 +4,16 @@ import json
 import pytest
 from PIL import Image
 
-import cifarlab.experiments.fewshot as fewshot
+import cifarlab.transfer.fewshot as fewshot
 from cifarlab.cli import main
 from cifarlab.config import recipe_from_dict
 from cifarlab.data import load_dataset
 from cifarlab.errors import CifarlabError
-from cifarlab.experiments.figure6 import paper_value
 from cifarlab.models import create
 from cifarlab.models.bit_weights import save_npz
-
-TINY_BIT = {"depths": [1, 1, 1, 1], "width": 0.5, "root": "cifar"}
-
-
-def _write_folder(root, images, labels, classes, per_class):
-    for split in ("train", "test"):
-        for c, name in enumerate(classes):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            members = (labels == c).nonzero().flatten()[:per_class]
-            for i in members.tolist():
-                Image.fromarray(images[i].permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
-
-
-@pytest.fixture
-def small_cifar_folder(tmp_path, cifar10_small, monkeypatch):
-    """Real CIFAR-10 images as a small image-folder dataset: 4 train and 4 test images per class."""
-    monkeypatch.setenv("CIFARLAB_CACHE", str(tmp_path / "cache"))
-    root = tmp_path / "small_cifar"
-    _write_folder(root, cifar10_small.train_images, cifar10_small.train_labels, cifar10_small.classes, 4)
-    return f"folder:{root}"
-
-
-def _sweep_recipe(dataset, weights, **fewshot_extra):
-    return recipe_from_dict({
-        "name": "tiny_sweep",
-        "data": {"dataset": dataset},
-        "model": {"name": "bit_resnetv2", "options": TINY_BIT},
-        "train": {"batch_size": 16, "device": "cpu", "log_every": 2},
-        "eval": {"batch_size": 1000},
-        "fewshot": {"weights": weights, "shots": [1, 2], "seeds": 2, "precrop": 36, "crop": 32,
-                    "boundaries": [1, 2, 3, 4, 5], **fewshot_extra},
-    }, source="test")
+from cifarlab.transfer.figure6 import paper_value
+from tests.experiments.conftest import TINY_BIT
+from tests.experiments.conftest import sweep_recipe as _sweep_recipe
 
 
 def test_tiny_sweep_writes_results_table_and_figure_and_skips_finished_runs(tmp_path, small_cifar_folder, monkeypatch):
@@ -59,7 +28,9 @@ def test_tiny_sweep_writes_results_table_and_figure_and_skips_finished_runs(tmp_
     assert all(0 <= float(r["top1"]) <= 100 and r["steps"] == "5" for r in rows)
     summary = (out / "summary.md").read_text()
     assert "| upstream | 1 | 2 |" in summary and "| scratch | 2 | 2 |" in summary
+    assert "| mean top-1 (%) | sd | median | min | max |" in summary
     assert Image.open(out / "figure6.png").size[0] > 300
+    _check_summary_csv_against_the_runs(out, rows)
 
     # Each run saved the subset it trained on: k per class, and the seed really changes it.
     def subset(run):
@@ -82,12 +53,30 @@ def test_tiny_sweep_writes_results_table_and_figure_and_skips_finished_runs(tmp_
     assert all(float(r["wall_s"]) > 0 for r in again)  # a skipped run keeps the time it took
 
 
+def _check_summary_csv_against_the_runs(out, rows):
+    """summary.csv holds mean, sd, median, min and max of each setting's runs in results.csv."""
+    import statistics
+
+    summary = {(r["weights"], r["shots"]): r for r in csv.DictReader(open(out / "summary.csv"))}
+    assert len(summary) == 4
+    for (weights, shots), entry in summary.items():
+        top1 = [float(r["top1"]) for r in rows if (r["weights"], r["shots"]) == (weights, shots)]
+        assert int(entry["runs"]) == len(top1) == 2
+        assert float(entry["mean"]) == pytest.approx(statistics.mean(top1), abs=0.006)
+        assert float(entry["sd"]) == pytest.approx(statistics.stdev(top1), abs=0.006)
+        assert float(entry["median"]) == pytest.approx(statistics.median(top1), abs=0.006)
+        assert (float(entry["min"]), float(entry["max"])) == (min(top1), max(top1))
+        assert entry["paper"] == ""  # no Figure 6 value for these weights
+
+
 def test_hyperrule_fills_the_run_recipe():
     base = recipe_from_dict({"train": {"batch_size": 128}}, source="test")
     recipe = fewshot.run_recipe_for(base, "BiT-M-R50x1", shots=5, seed=3, num_classes=10, image_size=32)
     assert recipe.model.name == "bit_r50x1" and recipe.model.weights == "BiT-M-R50x1"
     assert (recipe.augment.resize, recipe.augment.crop, recipe.augment.mixup_alpha) == (160, 128, 0.0)
-    assert recipe.optim.lr == pytest.approx(0.003 * 128 / 512) and recipe.optim.weight_decay == 0
+    assert recipe.optim.lr == 0.003 and recipe.optim.weight_decay == 0  # the published rule: no batch scaling
+    linear = recipe_from_dict({"train": {"batch_size": 128}, "fewshot": {"lr_scaling": "linear"}}, source="test")
+    assert fewshot.run_recipe_for(linear, "BiT-M-R50x1", 5, 3, 10, 32).optim.lr == pytest.approx(0.003 * 128 / 512)
     assert recipe.optim.momentum == 0.9 and recipe.schedule.boundaries == [100, 200, 300, 400, 500]
     assert recipe.train.steps == 500 and recipe.data.examples_per_class == 5 and recipe.data.subset_seed == 3
     assert recipe.data.val_size == 0
@@ -168,16 +157,17 @@ def test_an_interrupted_run_resumes_and_its_wall_time_adds_up(tmp_path, small_ci
 
 
 def test_a_cifar100_sweep_is_titled_cifar100_and_shows_no_cifar10_paper_values(tmp_path):
-    from cifarlab.experiments.figure6 import figure6
+    from cifarlab.transfer.figure6 import figure6
 
     rows = [{"weights": "BiT-M-R50x1", "model": "bit_r50x1", "shots": 1, "seed": s, "top1": 30.0 + s, "top5": 60.0,
              "steps": 500, "wall_s": 1.0, "run": f"r{s}"} for s in (0, 1)]
     fewshot.write_results(tmp_path, rows, "cifar100")
-    assert "| BiT-M-R50x1 | 1 | 2 | 30.50 | 30.00 | 31.00 | - |" in (tmp_path / "summary.md").read_text()
+    assert "| BiT-M-R50x1 | 1 | 2 | 30.50 | 0.71 | 30.50 | 30.00 | 31.00 | - |" in (tmp_path / "summary.md").read_text()
     summary = fewshot.summarise(rows, "cifar100")
     (axes,) = figure6(summary, rows, "cifar100").axes
     assert axes.get_title() == "CIFAR-100, 1-shot"
-    assert "BiT paper (Fig. 6)" not in [t.get_text() for t in axes.get_legend().get_texts()]
+    legend = [t.get_text() for t in axes.get_legend().get_texts()]
+    assert "BiT paper (Fig. 6)" not in legend and {"cifarlab mean", "cifarlab median"} <= set(legend)
     # The same runs on CIFAR-10 are shown beside the paper's CIFAR-10 value.
     (axes,) = figure6(fewshot.summarise(rows, "cifar10"), rows, "cifar10").axes
     assert axes.get_title() == "CIFAR-10, 1-shot"

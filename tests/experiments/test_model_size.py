@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from cifarlab.config import recipe_from_dict
-from cifarlab.experiments.run_table import model_size
 from cifarlab.models import create, registry
 from cifarlab.models.summary import count_parameters, multiply_adds
+from cifarlab.reports.run_table import model_size
 
 
 def data_dependent_net(num_classes: int = 10) -> nn.Module:

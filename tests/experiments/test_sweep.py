@@ -9,10 +9,11 @@ import yaml
 import cifarlab.experiments.run as run_module
 from cifarlab.cli import main
 from cifarlab.errors import CifarlabError
-from cifarlab.experiments.grid import grid_points, parse_axis, run_names
-from cifarlab.experiments.grid_sweep import sweep_spec
-from cifarlab.experiments.sweep import WALL_FILE, run_points
 from cifarlab.models import names as model_names
+from cifarlab.runs import WALL_FILE
+from cifarlab.sweeps.grid import grid_points, parse_axis, run_names
+from cifarlab.sweeps.grid_sweep import sweep_spec
+from cifarlab.sweeps.sweep import run_points
 from tests.experiments.conftest import GRID, RUN_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -229,12 +230,12 @@ def test_sweep_files_name_a_shipped_recipe_and_their_mistakes_are_one_message(tm
 
 
 def test_a_cluster_jobs_user_error_is_read_from_its_traceback_text_busy_folders_included():
-    from cifarlab.experiments.launchers import _user_error_message
+    from cifarlab.sweeps.launchers import _user_error_message
 
     head = "submitit.core.utils.FailedJobError: Job (task=0) failed during processing with trace:\n" \
            "----------------------\nTraceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n"
     assert _user_error_message(head + "cifarlab.errors.CifarlabError: optim.lrr is not a key\n") == \
         "optim.lrr is not a key"
     busy = "runs/seed0 is in use by another cifarlab process (pid 12 on node3); wait for it to end"
-    assert _user_error_message(head + f"cifarlab.run_lock.RunFolderBusy: {busy}\n") == busy
+    assert _user_error_message(head + f"cifarlab.runs.lock.RunFolderBusy: {busy}\n") == busy
     assert _user_error_message(head + "ValueError: a bug keeps its traceback\n") is None

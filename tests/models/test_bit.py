@@ -291,13 +291,15 @@ def test_download_far_from_the_expected_size_is_refused(mirror, monkeypatch, tmp
 
 
 def test_download_shorter_than_its_content_length_is_refused(mirror, monkeypatch, tmp_path):
-    def short_response(url):
-        response = urllib.request.urlopen(url)
+    urlopen = urllib.request.urlopen
+
+    def short_response(url, timeout):
+        response = urlopen(url, timeout=timeout)
         length = int(response.headers["Content-Length"])
         response.headers.replace_header("Content-Length", str(length + 4096))
         return response
 
-    monkeypatch.setattr(bit_weights, "_open_url", short_response)
+    monkeypatch.setattr(urllib.request, "urlopen", short_response)
     with pytest.raises(CifarlabError, match="incomplete: got"):
         bit_weights.official_file("BiT-M-R50x1")
     assert not list((tmp_path / "cache").rglob("*"))  # no partial file, and no folder made for it
@@ -309,5 +311,5 @@ def test_offline_download_says_which_file_to_put_where(monkeypatch, tmp_path):
     with pytest.raises(CifarlabError) as err:
         create("bit_r50x1", num_classes=10, weights="BiT-M-R50x1")
     message = str(err.value)
-    assert "could not download BiT-M-R50x1" in message
+    assert "downloading" in message and "BiT-M-R50x1.npz failed" in message
     assert f"put it at {tmp_path / 'weights' / 'BiT-M-R50x1.npz'}" in message

@@ -171,8 +171,8 @@ def test_layers_without_a_model_name_or_torchinfo_is_one_clear_error(monkeypatch
 
 
 def test_the_kuangliu_zoo_sweep_resolves_to_the_readme_table_with_kuangliu_s_recipe():
-    from cifarlab.experiments.grid import grid_points
-    from cifarlab.experiments.grid_sweep import sweep_spec
+    from cifarlab.sweeps.grid import grid_points
+    from cifarlab.sweeps.grid_sweep import sweep_spec
 
     spec = sweep_spec("configs/sweeps/kuangliu_zoo.yaml")
     points = grid_points(spec.recipe, spec.grid, spec.overrides)

@@ -200,7 +200,7 @@ def test_one_real_training_step_of_a_pretrained_timm_model_through_run_recipe(tm
 
 
 def test_a_cifarlab_checkpoint_loads_with_the_statistics_it_was_trained_with(tmp_path):
-    from cifarlab.training.checkpoint import save_checkpoint
+    from cifarlab.runs.checkpoint import save_checkpoint
 
     source = create("timm/resnet10t", num_classes=10)
     cifar_mean, cifar_std = [0.49, 0.48, 0.45], [0.25, 0.24, 0.26]

@@ -1,4 +1,4 @@
-"""VGG-A of the BatchNorm study: the course code's parameter count, BN after every convolution, widths scale."""
+"""VGG-A of the BatchNorm study: its documented parameter count, BN after every convolution, widths scale."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from cifarlab.models import create
 from cifarlab.models.summary import count_parameters
 
 
-def test_vgg_a_has_the_parameter_count_of_the_course_code():
+def test_vgg_a_has_the_parameter_count_its_docstring_gives():
     # VGG-11 convolutions with bias (9,220,480) + Linear 512-512 twice (262,656 each) + Linear 512-10 (5,130).
     assert count_parameters(create("vgg_a", num_classes=10)) == 9_750_922
 

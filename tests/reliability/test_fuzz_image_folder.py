@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from cifarlab.runs import LAST
-from cifarlab.training.checkpoint import load_checkpoint
+from cifarlab.runs.checkpoint import load_checkpoint
 
 from .outcome import EXAMPLES, check_outcome, train
 

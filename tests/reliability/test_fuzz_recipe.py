@@ -121,6 +121,7 @@ def test_unusable_run_folders_are_refused(base_file, tmp_path):
 def test_a_refusal_while_building_the_trainer_leaves_no_run_folder(base_file, tmp_path, word):
     out = tmp_path / "runs"
     code, stderr = train(base_file, [f"out_dir={out}", word, "train.steps=1"], tmp_path)
+    assert code == 2, stderr
     check_outcome(code, stderr, out)
 
 
@@ -128,4 +129,5 @@ def test_a_refusal_while_building_the_trainer_leaves_no_run_folder(base_file, tm
 def test_images_too_small_for_the_network_are_one_error(base_file, tmp_path, word):
     out = tmp_path / "runs"
     code, stderr = train(base_file, [f"out_dir={out}", word, "train.steps=1"], tmp_path)
+    assert code == 2, stderr
     check_outcome(code, stderr, out)

@@ -71,7 +71,7 @@ def test_training_killed_at_random_steps_resumes_to_the_same_weights_and_metrics
 
 def _check_differences_can_fail(harness, reference, resumed):
     """The comparison the kill tests rely on reports one changed loss or weight bit, and ignores timings."""
-    from cifarlab.training.checkpoint import load_checkpoint, save_checkpoint
+    from cifarlab.runs.checkpoint import load_checkpoint, save_checkpoint
 
     lines = (resumed / "metrics.jsonl").read_text().splitlines()
     timed = [line.replace('"images_per_s": ', '"images_per_s": 1') for line in lines]

@@ -13,11 +13,11 @@ from cifarlab import runs
 from cifarlab.cli import main
 from cifarlab.data import load_dataset
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluation import score_split
-from cifarlab.evaluation.run_options import evaluation_options
+from cifarlab.evaluation import expected_calibration_error, run_settings, score_split
 from cifarlab.robustness import corrupt
 from cifarlab.robustness.dataset import LABELS, spaced_indices
 from cifarlab.robustness.evaluation import evaluate_robustness, summarise
+from tests.conftest import equalise_by_hand, probabilities_by_hand
 
 
 def test_eval_on_the_fly_writes_table_json_heatmap_and_report(tiny_run, capsys):
@@ -37,8 +37,8 @@ def test_eval_on_the_fly_writes_table_json_heatmap_and_report(tiny_run, capsys):
     test = load_dataset("cifar10")
     chosen = spaced_indices(len(test.test_labels), 40)
     images = corrupt(test.test_images[chosen], "contrast", 5, seed=0)
-    direct = score_split(run.model, images, test.test_labels[chosen], run.classes, mean=run.mean, std=run.std,
-                         **evaluation_options(run.model, run.recipe))
+    direct = score_split(run.model, images, test.test_labels[chosen], run.classes,
+                         run_settings(run.model, run.recipe, run.mean, run.std))
     assert result["accuracy"]["contrast"]["5"] == pytest.approx(direct.summary["top1"])
     with Image.open(tiny_run / runs.ROBUSTNESS_PLOT) as plot:
         assert plot.size[0] > 200 and plot.size[1] > 100
@@ -73,7 +73,6 @@ def test_summary_definitions():
 
 
 def test_pooled_ece_agrees_with_the_calibration_module():
-    from cifarlab.evaluation import expected_calibration_error
     from cifarlab.robustness.evaluation import _ece
 
     generator = torch.Generator().manual_seed(0)
@@ -89,3 +88,25 @@ def test_a_damaged_robustness_json_stops_the_report_with_the_fix(tmp_path):
     (tmp_path / runs.ROBUSTNESS_JSON).write_text('{"severities": [1]}')
     with pytest.raises(CifarlabError, match="run `cifarlab robustness eval` again"):
         write_report(tmp_path)
+
+
+def test_a_run_trained_with_clahe_sees_each_image_corrupted_first_then_equalised(clahe_run, monkeypatch):
+    run = runs.load_run(clahe_run)
+    seen = []  # every batch the model is given
+    run.model.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    monkeypatch.setattr(runs, "load_run", lambda path: run)
+    result = evaluate_robustness(clahe_run, corruptions=["contrast"], severities=[5], limit=200)
+    test = load_dataset("cifar10")
+    chosen = spaced_indices(len(test.test_labels), 200)
+    clean, labels = test.test_images[chosen], test.test_labels[chosen]
+    corrupted = corrupt(clean, "contrast", 5, seed=0)
+
+    def normalised(images):
+        return (images.float() / 255 - torch.tensor(run.mean).view(1, 3, 1, 1)) / torch.tensor(run.std).view(1, 3, 1, 1)
+
+    assert len(seen) == 2  # the clean images, then the corrupted ones, one batch each
+    torch.testing.assert_close(seen[0], normalised(equalise_by_hand(clean)))
+    torch.testing.assert_close(seen[1], normalised(equalise_by_hand(corrupted)))
+    assert not torch.allclose(seen[1], normalised(corrupt(equalise_by_hand(clean), "contrast", 5, seed=0)), atol=1e-3)
+    probs = probabilities_by_hand(run.model, equalise_by_hand(corrupted), run.mean, run.std)
+    assert result["ece"]["contrast"]["5"] == pytest.approx(expected_calibration_error(probs, labels), abs=1e-6)

@@ -11,8 +11,9 @@ import torch
 from cifarlab import runs
 from cifarlab.cli import main
 from cifarlab.data import load_dataset
-from cifarlab.evaluation import predict
+from cifarlab.evaluation import EvalSettings, Preprocessing, predict
 from cifarlab.robustness.dataset import LABELS
+from tests.conftest import equalise_by_hand, probabilities_by_hand
 
 
 def _read(path) -> list[list[str]]:
@@ -29,7 +30,7 @@ def test_predict_a_test_split_writes_index_ids_and_the_model_argmax(tiny_run, tm
     assert ids == [index * 1250 for index in range(8)]
     run = runs.load_run(tiny_run)
     images = load_dataset("cifar10").test_images[torch.tensor(ids)]
-    expected = predict(run.model, images, mean=run.mean, std=run.std).argmax(dim=1).tolist()
+    expected = predict(run.model, images, EvalSettings(Preprocessing(run.mean, run.std))).argmax(dim=1).tolist()
     assert [int(row[1]) for row in rows[1:]] == expected
 
 
@@ -60,3 +61,14 @@ def test_predict_keeps_the_numbering_of_dl4ds_files(tiny_run, tmp_path):
     ids = [row[0] for row in _read(out)[1:]]
     assert ids[:3] == ["distortion00_1_0", "distortion00_1_1", "distortion00_2_0"]
     assert ids[-1] == "distortion03_5_1" and len(ids) == 2 * 5 * 2
+
+
+def test_predict_of_a_run_trained_with_clahe_labels_equalised_images(clahe_run, tmp_path):
+    out = tmp_path / "submission.csv"
+    assert main(["predict", str(clahe_run), "--data", "cifar10", "--out", str(out), "--limit", "500"]) == 0
+    rows = _read(out)[1:]
+    run = runs.load_run(clahe_run)
+    images = load_dataset("cifar10").test_images[torch.tensor([int(row[0]) for row in rows])]
+    equalised = probabilities_by_hand(run.model, equalise_by_hand(images), run.mean, run.std).argmax(dim=1).tolist()
+    stored = probabilities_by_hand(run.model, images, run.mean, run.std).argmax(dim=1).tolist()
+    assert [int(row[1]) for row in rows] == equalised and equalised != stored

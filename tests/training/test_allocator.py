@@ -136,7 +136,8 @@ def test_an_unknown_setting_is_a_bug_not_a_silent_default():
 
 
 def test_a_resumed_run_may_change_the_allocator(tiny_recipe):
-    from cifarlab.experiments.run import load_run_recipe, run_recipe
+    from cifarlab.experiments.run import run_recipe
+    from cifarlab.runs.folder import load_run_recipe
 
     stopped = run_recipe(tiny_recipe(train={"epochs": 1, "allocator": "system"}), stop_after=2)
     recipe_file = stopped.run_dir / "recipe.yaml"

@@ -3,8 +3,8 @@ import json
 import torch
 
 from cifarlab.experiments.run import run_recipe
+from cifarlab.runs.checkpoint import load_checkpoint
 from cifarlab.training.callbacks import Callback
-from cifarlab.training.checkpoint import load_checkpoint
 
 
 class GradientNorms(Callback):

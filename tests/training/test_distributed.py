@@ -7,7 +7,7 @@ import yaml
 
 from cifarlab.config import recipe_from_dict
 from cifarlab.experiments.run import run_recipe
-from cifarlab.training.checkpoint import load_checkpoint
+from cifarlab.runs.checkpoint import load_checkpoint
 
 
 def test_two_cpu_processes_with_gloo_match_one_process(tmp_path, cifar10):

@@ -9,7 +9,7 @@ import cifarlab.training.loop as loop
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.run import run_recipe
 from cifarlab.models import create
-from cifarlab.training.checkpoint import load_checkpoint, save_checkpoint
+from cifarlab.runs.checkpoint import load_checkpoint, save_checkpoint
 from cifarlab.training.losses import get_loss, register_loss
 
 
@@ -185,7 +185,7 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(tiny_reci
 
 
 def test_resume_refuses_a_run_whose_recipe_was_edited_and_leaves_its_files_alone(tiny_recipe):
-    from cifarlab.experiments.run import load_run_recipe
+    from cifarlab.runs.folder import load_run_recipe
 
     stopped = run_recipe(tiny_recipe(train={"epochs": 2}), stop_after=3)
     recipe_file = stopped.run_dir / "recipe.yaml"
@@ -203,7 +203,7 @@ def test_resume_refuses_a_run_whose_recipe_was_edited_and_leaves_its_files_alone
 def test_ctrl_c_during_the_final_evaluation_stops_a_complete_run_that_resume_evaluates(tiny_recipe, capsys,
                                                                                        monkeypatch):
     import cifarlab.experiments.run as run_module
-    from cifarlab.experiments.run import load_run_recipe
+    from cifarlab.runs.folder import load_run_recipe
     from cifarlab.training.callbacks import Callback
 
     statuses = []
@@ -235,7 +235,7 @@ def test_ctrl_c_during_the_final_evaluation_stops_a_complete_run_that_resume_eva
 def test_ctrl_c_while_lookahead_ends_the_run_stops_it_complete(tiny_recipe, monkeypatch):
     import signal
 
-    from cifarlab.experiments.run import load_run_recipe
+    from cifarlab.runs.folder import load_run_recipe
 
     finish = loop.Trainer._finish_lookahead
 
@@ -254,7 +254,7 @@ def test_ctrl_c_while_lookahead_ends_the_run_stops_it_complete(tiny_recipe, monk
 
 
 def test_resume_of_a_folder_killed_before_its_first_checkpoint_starts_it_from_step_0(tiny_recipe, capsys):
-    from cifarlab.experiments.run import load_run_recipe
+    from cifarlab.runs.folder import load_run_recipe
 
     stopped = run_recipe(tiny_recipe(train={"epochs": 1}), stop_after=2)
     (stopped.run_dir / "last.pt").unlink()  # as if killed before the first checkpoint was written

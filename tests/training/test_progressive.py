@@ -7,13 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cifarlab import resources
 from cifarlab.config import recipe_from_dict
 from cifarlab.config.recipe import AugmentConfig
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.errors import CifarlabError
 from cifarlab.experiments.run import run_recipe
 from cifarlab.models import create
+from cifarlab.training import memory_fit
 from cifarlab.training.callbacks import Callback
 
 
@@ -63,15 +63,15 @@ def _recipe(**augment):
 def test_a_side_not_below_the_training_images_is_refused_with_a_smaller_one():
     with pytest.raises(CifarlabError, match=r"augment\.progressive_size=32 is not smaller than the 32x32 training "
                                             r"images; use a smaller side, e.g\. augment\.progressive_size=24"):
-        resources.check_fits(_recipe(progressive_size=32, progressive_epochs=1), 1000, create("airbench94"), 32)
+        memory_fit.check_fits(_recipe(progressive_size=32, progressive_epochs=1), 1000, create("airbench94"), 32)
 
 
 def test_a_network_that_cannot_take_the_smaller_images_is_refused_before_training():
     fixed_head = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 32 * 32, 10))
     with pytest.raises(CifarlabError, match=r"model resnet18 cannot take the 24x24 images of progressive resizing "
                                             r".*raise augment\.progressive_size or turn it off"):
-        resources.check_fits(_recipe(progressive_size=24, progressive_epochs=1), 1000, fixed_head, 32)
-    resources.check_fits(_recipe(progressive_size=24, progressive_epochs=1), 1000, create("airbench94"), 32)
+        memory_fit.check_fits(_recipe(progressive_size=24, progressive_epochs=1), 1000, fixed_head, 32)
+    memory_fit.check_fits(_recipe(progressive_size=24, progressive_epochs=1), 1000, create("airbench94"), 32)
 
 
 class InputSides(Callback):

@@ -87,3 +87,22 @@ def test_piecewise_schedule_gives_the_published_hyperrule_floats():
     rule = hyperrule(1000, 32, batch_size=512)
     s = LrSchedule(ScheduleConfig(name="piecewise"), 1.0, 500, 1, boundaries=list(rule.boundaries))
     assert [s.lr_at(step) * rule.lr for step in range(500)] == pytest.approx([rule.lr_at(step) for step in range(500)], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["cosine", "constant", "step", "multistep", "plateau"])
+def test_warmup_from_the_default_start_of_zero_gives_the_same_floats_as_before(name):
+    s = LrSchedule(ScheduleConfig(name=name, warmup_epochs=2), 0.1, 100, 10)
+    assert ScheduleConfig().warmup_start_lr == 0.0
+    assert [s.lr_at(i) for i in range(20)] == [0.1 * ((i + 1) / 20) for i in range(20)]  # exactly, not approx
+
+
+@pytest.mark.parametrize("name", ["cosine", "constant", "multistep"])
+def test_warmup_rises_linearly_from_warmup_start_lr_to_the_peak(name):
+    cfg = ScheduleConfig(name=name, warmup_epochs=2, warmup_start_lr=1e-5, milestones=[50])
+    s = LrSchedule(cfg, 5e-4, 100, 10)
+    lrs = [s.lr_at(i) for i in range(20)]
+    # start + (peak - start) * (step + 1) / warmup steps: the first step already one increment above the start.
+    assert lrs == pytest.approx([1e-5 + (5e-4 - 1e-5) * (i + 1) / 20 for i in range(20)], rel=1e-12)
+    assert lrs[-1] == pytest.approx(5e-4) and s.lr_at(20) == pytest.approx(5e-4)
+    assert all(a < b for a, b in zip(lrs, lrs[1:]))
+    assert lrs[0] > LrSchedule(ScheduleConfig(name=name, warmup_epochs=2), 5e-4, 100, 10).lr_at(0)

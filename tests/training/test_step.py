@@ -1,8 +1,10 @@
 import copy
 
+import pytest
 import torch
 from torch import nn
 
+from cifarlab.errors import CifarlabError
 from cifarlab.training.losses import get_loss
 from cifarlab.training.step import Optimisation, training_step
 
@@ -71,3 +73,52 @@ def test_auto_precision_is_bf16_exactly_where_the_device_has_bf16_units():
     assert resolve_precision("auto", cpu) == ("bf16" if has_bf16_units(cpu) else "fp32")
     assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
     assert resolve_precision("auto", torch.device("meta")) == "fp32"  # no bf16 units known there
+
+
+def _clipped_step(scaler, mode: str):
+    model = _tiny_model()
+    inputs, labels = _batch()
+    opt = Optimisation(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=1.0),
+                       loss=get_loss("mse"), device=torch.device("cpu"), grad_clip=0.01, grad_clip_mode=mode,
+                       scaler=scaler)
+    training_step(opt, inputs * 100, labels, labels, lr=0.1, step=0)
+    return model
+
+
+@pytest.mark.parametrize("mode", ["norm", "value"])
+def test_the_fp16_loss_scaler_path_clips_the_true_gradients_not_the_scaled_ones(mode):
+    # train.precision=fp16 adds a GradScaler (loss x 65536); the step unscales before clipping, so the
+    # clipped gradients and the update equal those of an unscaled step. torch's GradScaler runs on the CPU
+    # too, so this checks the fp16 path's scale / unscale / clip / step order without a GPU.
+    plain = _clipped_step(None, mode)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    scaled = _clipped_step(scaler, mode)
+    for ours, theirs in zip(scaled.parameters(), plain.parameters()):
+        torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-7)
+    grads = torch.cat([p.grad.flatten() for p in scaled.parameters()])
+    bound = torch.linalg.vector_norm(grads) if mode == "norm" else grads.abs().max()
+    assert 0.009 < float(bound) <= 0.01 + 1e-6  # clipped at the threshold, not 65536 times below it
+    assert scaler.get_scale() == 2.0**16  # finite gradients: the step was taken, the scale kept
+
+
+def test_fp16_off_a_cuda_gpu_is_refused_when_the_step_is_set_up_with_the_fix():
+    model = _tiny_model()
+    with pytest.raises(CifarlabError, match=r"train\.precision=fp16 needs a CUDA GPU .* trains on cpu; "
+                                            r"use train\.precision=bf16 there"):
+        Optimisation(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                     loss=get_loss("cross_entropy"), device=torch.device("cpu"), precision="fp16")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 autocast with loss scaling runs on CUDA GPUs")
+def test_an_fp16_step_on_a_gpu_scales_unscales_and_clips_gradient_values():
+    device = torch.device("cuda")
+    model = _tiny_model().to(device)
+    inputs, labels = (t.to(device) for t in _batch())
+    scaler = torch.amp.GradScaler("cuda", init_scale=2.0**16)
+    opt = Optimisation(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=1.0),
+                       loss=get_loss("cross_entropy"), device=device, precision="fp16", grad_clip=1e-3,
+                       grad_clip_mode="value", scaler=scaler)
+    result = training_step(opt, inputs, labels, labels, lr=0.1, step=0)
+    assert torch.isfinite(result.loss) and result.logits.dtype == torch.float16
+    assert max(float(p.grad.abs().max()) for p in model.parameters()) <= 1e-3 + 1e-9

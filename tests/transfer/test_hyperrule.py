@@ -66,12 +66,25 @@ def test_decay_takes_effect_on_the_step_after_each_boundary():
     assert rule.lr_at(500) is None
 
 
-def test_learning_rate_scales_linearly_with_batch_size():
-    rule = hyperrule(50, 32, batch_size=128, base_lr=0.003)
+def test_learning_rate_is_base_lr_at_any_batch_size_as_published():
+    # bit_hyperrule.get_lr takes no batch size; the notebook of seeds/000 trains batch 32 at 0.003 and ends at 3e-06.
+    rule = hyperrule(50, 32, batch_size=32)
+    assert rule.lr == 0.003 and rule.lr_at(100) == 0.003
+    assert rule.lr_at(499) == pytest.approx(3e-6)
+    assert hyperrule(50, 32, batch_size=4096).lr == 0.003
+
+
+def test_linear_lr_scaling_scales_with_batch_size():
+    rule = hyperrule(50, 32, batch_size=128, base_lr=0.003, lr_scaling="linear")
     assert rule.lr == pytest.approx(0.00075)
     assert rule.lr_at(100) == pytest.approx(0.00075)
     assert rule.lr_at(50) == pytest.approx(0.000375)
     assert rule.lr_at(250) == pytest.approx(0.000075)
+
+
+def test_an_unknown_lr_scaling_is_refused_with_the_choices():
+    with pytest.raises(CifarlabError, match="lr_scaling must be one of none, linear"):
+        hyperrule(50, 32, lr_scaling="sqrt")
 
 
 def test_every_value_can_be_overridden():
@@ -79,7 +92,8 @@ def test_every_value_can_be_overridden():
     assert (rule.mixup_alpha, rule.boundaries, rule.precrop, rule.crop) == (0.2, (10, 20, 30, 40, 50), 40, 32)
     assert rule.lr_at(5) == pytest.approx(0.0015)
     assert rule.lr_at(50) is None
-    changed = rule.replace(base_lr=0.01, batch_size=256)
+    assert rule.replace(base_lr=0.01, batch_size=256).lr_at(15) == pytest.approx(0.01)
+    changed = rule.replace(base_lr=0.01, batch_size=256, lr_scaling="linear")
     assert changed.lr_at(15) == pytest.approx(0.005)
     assert rule.base_lr == 0.003  # frozen: replace made a copy
 

@@ -26,7 +26,8 @@ from torch import Tensor, nn
 
 from cifarlab.analysis.target_layer import find_layer, target_layer_name
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluation.predict import eval_mode, preprocess
+from cifarlab.evaluation.predict import eval_mode
+from cifarlab.evaluation.preprocessing import preprocess
 
 METHODS = ("gradcam", "gradcam++")
 

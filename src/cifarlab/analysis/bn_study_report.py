@@ -10,7 +10,7 @@ import numpy as np
 from cifarlab.analysis.bn_study import BNStudy
 from cifarlab.analysis.bn_study_plots import plot_bn_study
 from cifarlab.atomic import atomic_path, make_dirs, write_text
-from cifarlab.tables import csv_text
+from cifarlab.tables import csv_text, markdown_table
 
 ARRAYS = "bn_study.npz"
 TABLE_MD = "bn_study.md"
@@ -55,11 +55,8 @@ def table_rows(study: BNStudy) -> list[dict]:
 def table_markdown(rows: list[dict]) -> str:
     headings = ["net", "lr", "train loss (last 10%)", "val top-1 (%)", "max loss spread along g",
                 "mean gradient change", "max beta-smoothness", "time (s)"]
-    lines = ["| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
-    for row in rows:
-        cells = [f"{row[c]:g}" if isinstance(row[c], float) else str(row[c]) for c in TABLE_COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return markdown_table(headings, [[f"{row[c]:g}" if isinstance(row[c], float) else str(row[c]) for c in TABLE_COLUMNS]
+                                     for row in rows])
 
 
 def write_bn_study(study: BNStudy, out: str | Path, settings: dict) -> str:

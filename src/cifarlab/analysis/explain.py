@@ -13,10 +13,11 @@ from torch import Tensor
 from cifarlab.analysis.activation_maps import gradcam
 from cifarlab.analysis.gallery import Example, plot_gallery
 from cifarlab.analysis.target_layer import target_layer_name
-from cifarlab.data.prepare import prepare_splits
+from cifarlab.data.prepare import split_images as run_split_images
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluation.predict import predict, preprocess
-from cifarlab.models import eval_geometry
+from cifarlab.evaluation.predict import predict
+from cifarlab.evaluation.preprocessing import Preprocessing
+from cifarlab.evaluation.settings import EvalSettings, run_preprocessing
 from cifarlab.runs import Run, load_run
 
 # Images predicted per pass while looking for enough correct and misclassified ones.
@@ -36,23 +37,17 @@ class Explanation:
 
 def split_images(run: Run, split: str = "test") -> tuple[Tensor, Tensor]:
     """The uint8 images and labels of a run's `split` ("test" or "val"), as the run's recipe made them."""
-    splits = prepare_splits(run.recipe.data, run.recipe.seed)
-    if split == "val":
-        if not len(splits.val_images):
-            raise CifarlabError(f"run {run.dir} has no validation split (data.val_size=0); use the test split")
-        return splits.val_images, splits.val_labels
-    if split != "test":
-        raise CifarlabError(f"unknown split {split!r}; use test or val")
-    return splits.test_images, splits.test_labels
+    _, images, labels = run_split_images(run.recipe.data, run.recipe.seed, split, f"run {run.dir}")
+    return images, labels
 
 
 def pick_examples(run: Run, images: Tensor, labels: Tensor, count: int, classes: Sequence[str] | None,
-                  seed: int, device: torch.device) -> tuple[list[int], list[int], Tensor]:
+                  seed: int, device: torch.device, preprocessing: Preprocessing) -> tuple[list[int], list[int], Tensor]:
     """Up to `count` correct and `count` misclassified image indices, in a seeded random order, and
     the (len(images), C) probabilities of those looked at (zeros elsewhere).
 
     The split is sorted by class, so images are drawn in a shuffled order; with `classes`, only
-    images of those true classes are drawn.
+    images of those true classes are drawn. `images` are the stored ones; `preprocessing` is the run's.
     """
     names = run.classes
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
@@ -62,13 +57,13 @@ def pick_examples(run: Run, images: Tensor, labels: Tensor, count: int, classes:
             raise CifarlabError(f"unknown class names {unknown}; the run's classes are {', '.join(names)}")
         wanted = torch.tensor([names.index(name) for name in classes])
         order = order[torch.isin(labels[order], wanted)]
-    geometry = eval_geometry(run.model.input_config, run.recipe.augment)
+    settings = EvalSettings(preprocessing, device=device)
     probs = torch.zeros(len(images), len(names))
     correct: list[int] = []
     misclassified: list[int] = []
     for start in range(0, len(order), SCAN_BATCH):
         chunk = order[start : start + SCAN_BATCH]
-        probs[chunk] = predict(run.model, images[chunk], mean=run.mean, std=run.std, device=device, **geometry)
+        probs[chunk] = predict(run.model, images[chunk], settings)
         hits = probs[chunk].argmax(dim=1) == labels[chunk]
         correct += chunk[hits].tolist()[: count - len(correct)]
         misclassified += chunk[~hits].tolist()[: count - len(misclassified)]
@@ -100,22 +95,21 @@ def explain_run(
     place = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = run.model.to(place)
     images, labels = split_images(run, split)
-    correct, misclassified, probs = pick_examples(run, images, labels, count, classes, seed, place)
-    geometry = eval_geometry(model.input_config, run.recipe.augment)
+    preprocessing = run_preprocessing(model, run.recipe, run.mean, run.std)
+    correct, misclassified, probs = pick_examples(run, images, labels, count, classes, seed, place, preprocessing)
     chosen = correct + misclassified
     if not chosen:
         raise CifarlabError(f"no {split} images of classes {list(classes or [])} to explain; name other classes")
+    # The maps explain what the model saw: with CLAHE, the equalised images (shown in the gallery too).
+    shown = images[chosen] if preprocessing.clahe is None else preprocessing.clahe(images[chosen])
     if layer is None:
-        example = preprocess(images[chosen[:1]].to(place), torch.tensor(run.mean, device=place),
-                             torch.tensor(run.std, device=place),
-                             (geometry["resize"],) * 2 if geometry else None)
-        layer = target_layer_name(model, example)
+        layer = target_layer_name(model, preprocessing(images[chosen[:1]].to(place)))
     predicted = probs[chosen].argmax(dim=1)
-    maps = gradcam(model, images[chosen], method, target_layer=layer, targets=predicted, mean=run.mean,
-                   std=run.std, resize=geometry.get("resize"))
+    side = preprocessing.resize[0] if preprocessing.resize else None
+    maps = gradcam(model, shown, method, target_layer=layer, targets=predicted, mean=run.mean, std=run.std, resize=side)
     names = run.classes
     examples = [
-        Example(images[index], maps[position], names[labels[index]], names[predicted[position]],
+        Example(shown[position], maps[position], names[labels[index]], names[predicted[position]],
                 float(probs[index, predicted[position]]))
         for position, index in enumerate(chosen)
     ]

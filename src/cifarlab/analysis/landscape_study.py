@@ -28,8 +28,8 @@ from cifarlab.analysis.landscape import (
 from cifarlab.analysis.landscape_plots import plot_contour, plot_curve, plot_surface
 from cifarlab.atomic import atomic_path, output_folder
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluation.predict import preprocess
-from cifarlab.models import eval_geometry
+from cifarlab.evaluation.preprocessing import preprocess
+from cifarlab.evaluation.settings import run_preprocessing
 from cifarlab.runs import Run, load_run
 from cifarlab.training.allocator import allocator_setting
 
@@ -62,10 +62,12 @@ def evaluation_subset(run: Run, count: int, split: str, seed: int, device: torch
         raise CifarlabError(f"--images {count}: evaluate on at least 1 image")
     images, labels = split_images(run, split)
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count]
-    geometry = eval_geometry(run.model.input_config, run.recipe.augment)
-    size = (geometry["resize"],) * 2 if geometry else None
+    # The run's preprocessing up to its mean/std step (applied per run later): CLAHE, then the geometry.
+    preprocessing = run_preprocessing(run.model, run.recipe, run.mean, run.std)
+    picked = images[order].to(device)
+    picked = preprocessing.clahe(picked) if preprocessing.clahe is not None else picked
     zero, one = torch.zeros(images.shape[1], device=device), torch.ones(images.shape[1], device=device)
-    pixels = preprocess(images[order].to(device), zero, one, size)
+    pixels = preprocess(picked, zero, one, preprocessing.resize)
     return Subset(pixels=pixels, labels=labels[order].to(device), indices=order)
 
 

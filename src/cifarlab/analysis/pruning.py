@@ -8,6 +8,7 @@ At ratio r every pruned layer loses round(r * groups) of its groups, the lowest 
     magnitude   by the l2 norm of the filter (|w| for a linear weight), the usual baseline
 
 A pruned filter's bias goes with it. Gamma comes from the SLBI optimiser's state in a run's last.pt.
+A pruned model fine-tunes with `MaskKeeper`, a training callback that keeps the pruned groups at zero.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from torch import Tensor, nn
 from cifarlab.errors import CifarlabError
 from cifarlab.models import create
 from cifarlab.runs import Run
-from cifarlab.training.checkpoint import load_checkpoint, load_model_state
+from cifarlab.runs.checkpoint import load_checkpoint, load_model_state
+from cifarlab.training.callbacks import Callback, StepOutput, Trainer
 from cifarlab.training.optim import build_optimizer
 from cifarlab.training.slbi import SLBI, group_norms
 
@@ -92,6 +94,16 @@ def apply_masks(model: nn.Module, masks: dict[str, Tensor]) -> None:
         bias = parameters.get(name[: -len("weight")] + "bias")
         if weight.ndim == 4 and bias is not None:
             bias.mul_(keep.to(bias.dtype))
+
+
+class MaskKeeper(Callback):
+    """Zeroes the pruned groups again after every optimiser step, so that training keeps the pruning."""
+
+    def __init__(self, masks: dict[str, Tensor]):
+        self.masks = masks
+
+    def on_step(self, trainer: Trainer, step: StepOutput) -> None:
+        apply_masks(trainer.model, self.masks)
 
 
 def removed_share(weights: dict[str, Tensor], masks: dict[str, Tensor]) -> float:

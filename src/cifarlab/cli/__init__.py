@@ -15,8 +15,8 @@ from cifarlab.cli.words import is_override
 from cifarlab.errors import CifarlabError
 
 VERBS = (
-    "train", "fewshot", "eval", "models", "data", "recipes", "keys", "export", "convert-checkpoint",  # runs and files
-    "sweep", "report", "compare", "study",  # many runs
+    "train", "lr-find", "fewshot", "eval", "models", "data", "recipes", "keys", "export", "convert-checkpoint",  # runs and files
+    "sweep", "tune", "report", "compare", "study",  # many runs
     "explain", "landscape", "robustness", "predict", "prune",  # analysing a run
 )
 

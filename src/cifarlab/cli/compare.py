@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
-    from cifarlab.experiments.lockstep import COMPARE_JSON, compare, read_study
+    from cifarlab.studies.lockstep import COMPARE_JSON, compare, read_study
 
     study = read_study(args.study)
     out = Path(args.out) if args.out else study.out or Path("studies") / Path(args.study).stem

@@ -7,7 +7,7 @@ import argparse
 
 def run(args: argparse.Namespace) -> int:
     from cifarlab.errors import CifarlabError
-    from cifarlab.training.checkpoint import FORMAT, convert_checkpoint
+    from cifarlab.runs.checkpoint import FORMAT, convert_checkpoint
 
     if args.output is not None and len(args.checkpoints) > 1:
         raise CifarlabError("--output names one file, but several checkpoints were given; "

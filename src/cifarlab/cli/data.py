@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "info":
         _print_info(args.name, args.root)
         return 0
-    from cifarlab.data.grid import sample_grid
+    from cifarlab.data.sample_grid import sample_grid
     from cifarlab.data.sources import load_dataset
 
     out = Path(args.out or f"{args.name.replace(':', '_').replace('/', '_')}_grid.png")
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _augment_grid(args: argparse.Namespace) -> int:
     from cifarlab.config import load_recipe
-    from cifarlab.data.augment.grid import augment_grid
+    from cifarlab.data.augment.augment_grid import augment_grid
     from cifarlab.data.sources import load_dataset
 
     recipe = load_recipe(args.name, args.overrides, check_machine=False)

@@ -6,7 +6,7 @@ import argparse
 
 
 def run(args: argparse.Namespace) -> int:
-    from cifarlab.models.export import export_run
+    from cifarlab.runs.export import export_run
 
     path = export_run(args.run, args.out)
     print(f"wrote {path}")

@@ -11,7 +11,7 @@ from cifarlab.errors import CifarlabError
 
 def run(args: argparse.Namespace) -> int:
     from cifarlab.config import load_recipe
-    from cifarlab.experiments.fewshot import run_sweep
+    from cifarlab.transfer.fewshot import run_sweep
 
     overrides = list(args.overrides)
     if args.recipe and "=" in args.recipe:  # no recipe given: the first word is already an override
@@ -44,6 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fewshot", help="BiT few-shot transfer sweep: weights x shots x seeds",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog=("examples:\n  cifarlab fewshot --weights BiT-M-R50x1 --dataset cifar10 --shots 1 2 5 10 --seeds 5\n"
+                               "  cifarlab fewshot bit_fewshot_r50x3   (seeds/000's notebook protocol; needs the BiT-M-R50x3 weights)\n"
                                "  cifarlab fewshot configs/bit_transfer_offline.yaml"))
     p.add_argument("recipe", nargs="?", help="sweep recipe (default configs/bit_fewshot.yaml)")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.batch_size=128 train.accumulate=4")

@@ -8,8 +8,8 @@ import argparse
 def print_layer_tables(names: list[str]) -> int:
     """`--layers`: one torchinfo-style table per named model."""
     from cifarlab.errors import CifarlabError
+    from cifarlab.models.catalogue import constructor_of
     from cifarlab.models.layer_table import format_layer_table, layer_table
-    from cifarlab.models.registry import constructor_of
 
     if not names:
         raise CifarlabError("--layers needs the models to show: cifarlab models resnet18 --layers")
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from cifarlab.models.registry import constructor_of
+    from cifarlab.models.catalogue import constructor_of
     from cifarlab.models.summary import model_table
 
     for name in args.names:

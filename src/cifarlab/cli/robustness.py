@@ -10,13 +10,17 @@ def _make(args: argparse.Namespace) -> int:
     from cifarlab.robustness import BENCHMARK, CORRUPTIONS
     from cifarlab.robustness.dataset import spaced_indices, write_corrupted_set
 
+    if args.frost_images is not None:
+        from cifarlab.robustness.textures import frost_photos
+
+        frost_photos(args.frost_images)  # a folder without the photographs fails before the data is loaded
     dataset = load_dataset(args.dataset, root=args.root)
     chosen = spaced_indices(len(dataset.test_labels), args.limit)
     images, labels = dataset.test_images[chosen], dataset.test_labels[chosen]
     names = args.corruptions or (BENCHMARK if args.benchmark_only else CORRUPTIONS)
     print(f"corrupting {images.shape[0]} {dataset.name} test images: {len(names)} corruptions x 5 severities, "
           f"seed {args.seed}")
-    write_corrupted_set(images, labels, args.out, names, seed=args.seed,
+    write_corrupted_set(images, labels, args.out, names, seed=args.seed, frost_images=args.frost_images,
                         on_written=lambda path: print(f"wrote {path}", flush=True))
     return 0
 
@@ -52,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=("examples:\n  cifarlab robustness make cifar10 --out data/CIFAR-10-C\n"
                 "  cifarlab robustness make cifar100 --out /tmp/c100c --corruptions fog snow --limit 500\n"
+                "  cifarlab robustness make cifar10 --out c10c --frost-images robustness/ImageNet-C/create_c\n"
                 "  cifarlab robustness eval runs/quick\n"
                 "  cifarlab robustness eval runs/quick --data data/CIFAR-10-C --tta flip\n"
                 "  cifarlab robustness eval runs/quick --corruptions fog snow --severities 3 5 --limit 1000\n\n"
@@ -68,6 +73,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     make.add_argument("--limit", type=int, help="only N test images, evenly spaced over the test split")
     make.add_argument("--seed", type=int, default=0, help="seed of the random corruptions (default 0)")
     make.add_argument("--root", help="folder the dataset sources live in (default $CIFARLAB_DATA)")
+    make.add_argument("--frost-images", metavar="DIR",
+                      help="folder with the published CIFAR-10-C frost photographs (frost1.png, frost2.png, "
+                           "frost3.png, frost4.jpg, frost5.jpg from hendrycks/robustness ImageNet-C/create_c): "
+                           "frost crops them as the published code does (default: cifarlab's generated texture)")
     make.set_defaults(func=run)
     evaluate = actions.add_parser(
         "eval", help="score a run on every corruption x severity: table, robustness.json, heatmap, report.md",

@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
     from cifarlab.analysis.bn_study import StudyRun, run_bn_study
     from cifarlab.analysis.bn_study_report import write_bn_study
     from cifarlab.config import load_recipe
-    from cifarlab.experiments.lockstep import study_path
+    from cifarlab.studies.lockstep import study_path
 
     overrides = list(args.overrides) + ([f"train.epochs={args.epochs}"] if args.epochs is not None else [])
     recipe = load_recipe(study_path(args.recipe), overrides)
@@ -51,7 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="recipe giving data, optimiser, batch size and model.options (default: the CPU-sized "
                         "configs/fdu/studies/bn_cpu.yaml; bn.yaml is the full-size study)")
     p.add_argument("--lrs", nargs="+", type=float, default=[1e-3, 2e-3, 1e-4, 5e-4],
-                   help="learning rates each net trains at (default 1e-3 2e-3 1e-4 5e-4, as the FDU course code)")
+                   help="learning rates each net trains at (default 1e-3 2e-3 1e-4 5e-4: Adam's usual 1e-3 with "
+                        "two smaller and one larger, cifarlab's choice)")
     p.add_argument("--epochs", type=float, help="training length in epochs (default: the recipe's train.epochs)")
     p.add_argument("--probe-every", type=int, default=2, help="steps between landscape probes (default 2)")
     p.add_argument("--step-multiples", nargs="+", type=float, default=[1.0, 10.0, 100.0],

@@ -6,17 +6,22 @@ import argparse
 from pathlib import Path
 
 from cifarlab.cli.words import is_override
+from cifarlab.sweeps import MAX_RUNS
 
 
 def run(args: argparse.Namespace) -> int:
-    from cifarlab.experiments.grid_sweep import run_sweep, sweep_spec
+    from cifarlab.sweeps.grid import check_run_count
+    from cifarlab.sweeps.grid_sweep import run_sweep, sweep_spec
 
     spec = sweep_spec(args.recipe, args.grid or [], args.overrides)
     out = Path(args.out) if args.out else spec.out or Path("sweeps") / Path(args.recipe).stem
+    count = check_run_count(spec.grid, args.max_runs)
+    # Said at once: resolving every point's recipe takes a while for a large grid.
+    print(f"sweep: {count:,} run{'s' if count != 1 else ''} into {out}", flush=True)
     slurm = {"cluster": args.slurm_cluster, "partition": args.slurm_partition, "time": args.slurm_time,
              "gpus": args.slurm_gpus, "cpus": args.slurm_cpus, "mem_gb": args.slurm_mem_gb,
              "array_parallelism": args.slurm_array_parallelism}
-    run_sweep(spec, out, jobs=args.jobs, launcher=args.launcher, slurm=slurm)
+    run_sweep(spec, out, jobs=args.jobs, launcher=args.launcher, slurm=slurm, max_runs=args.max_runs)
     summary = out / "summary.md"
     if summary.is_file():
         print(summary.read_text())
@@ -46,6 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="axes of the grid; every combination is one run (a one-value axis is a fixed override)")
     p.add_argument("--out", help="sweep folder (default: the sweep file's out:, else sweeps/<recipe name>)")
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once in local worker processes (default 1)")
+    p.add_argument("--max-runs", type=int, default=MAX_RUNS, metavar="N",
+                   help=f"refuse a grid of more than N runs before anything is written (default {MAX_RUNS:,})")
     p.add_argument("--launcher", choices=["local", "slurm"], default="local",
                    help="local: this machine; slurm: one job per run through submitit (pip install 'cifarlab[slurm]')")
     p.add_argument("--slurm-cluster", default="slurm", choices=["slurm", "local", "debug"],

@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.recipe or args.overrides:
             raise CifarlabError("--resume continues a run with its own recipe.yaml; drop the recipe and overrides")
-        from cifarlab.experiments.run import load_run_recipe
+        from cifarlab.runs.folder import load_run_recipe
 
         recipe = load_run_recipe(Path(args.resume))
     elif not args.recipe:

@@ -12,6 +12,7 @@ import copy
 import difflib
 import math
 import re
+import reprlib
 import types
 import typing
 from typing import Any, Literal
@@ -64,21 +65,25 @@ def coerce(hint: Any, value: Any, meta: dict) -> Any:
             return within_bounds(value, meta)
         raise Mismatch
     if hint is float:
-        if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
-            value = float(value)  # PyYAML reads `5e-4` (no dot) as a string
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                number = float(value)  # an integer of 400 digits has no float: OverflowError
-            except OverflowError:
-                raise Mismatch from None
-            if math.isfinite(number):
-                return within_bounds(number, meta)
-        raise Mismatch
+        return _number(value, meta)
     if hint is str:
         if isinstance(value, str):
             return value
         raise Mismatch
     raise TypeError(f"the recipe loader cannot check fields of type {hint!r}; extend coerce for it")
+
+
+def _number(value: Any, meta: dict) -> float:
+    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
+        value = float(value)  # PyYAML reads `5e-4` (no dot) as a string
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)  # an integer of 400 digits has no float: OverflowError
+        except OverflowError:
+            raise Mismatch from None
+        if math.isfinite(number):
+            return within_bounds(number, meta)
+    raise Mismatch
 
 
 def within_bounds(value: float, meta: dict) -> float:
@@ -140,11 +145,46 @@ def literal_words(hint: Any) -> list:
     return []
 
 
+SHOWN = 200  # characters: the most of a value that any message shows
+
+
+class _BoundedRepr(reprlib.Repr):
+    """reprlib's repr, which looks at only the first items of each list and level: a value that aliases
+    expand to millions of items costs no more to show than a short one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxlist, self.maxtuple, self.maxdict, self.maxset = 3, 6, 6, 4, 6
+        self.maxstring = self.maxother = SHOWN
+        self.maxlong = 40
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 1000:  # repr() refuses integers of more than 4,300 digits
+            return f"<an integer of about {int(x.bit_length() * math.log10(2)) + 1:,} digits>"
+        return super().repr_int(x, level)
+
+    def repr_str(self, x: str, level: int) -> str:
+        keep = SHOWN - 10 if level == self.maxlevel else 40  # a whole value, or one string inside a list
+        if len(x) <= keep:
+            return repr(x)
+        text = repr(x[:keep])
+        return f"{text[:-1]}…{text[-1]}"  # the cut marked as everywhere else, the quotes kept
+
+
+_REPR = _BoundedRepr()
+
+
 def show(value: Any) -> str:
+    """A value as an error message shows it: at most SHOWN characters, '…' where the rest was cut."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str) and "e" in value.lower() and NUMBER.fullmatch(value):
+    if isinstance(value, str) and len(value) < 40 and "e" in value.lower() and NUMBER.fullmatch(value):
         return value  # YAML read `-1e-4` as text; show it as it was written
-    return repr(value)
+    return clip(_REPR.repr(value))
+
+
+def clip(text: str) -> str:
+    """`text` cut to SHOWN characters with '…' at the cut: a message stays one readable line."""
+    return text if len(text) <= SHOWN else text[:SHOWN - 1] + "…"

@@ -28,11 +28,13 @@ import yaml
 from cifarlab.atomic import write_text
 from cifarlab.config.fields import Mismatch, coerce, describe, is_union, show, suggest_word
 from cifarlab.config.recipe import Recipe
+from cifarlab.config.safe_yaml import read_mapping, yaml_value
 from cifarlab.config.shipped import resolve_recipe, shipped_name, shipped_recipes
 from cifarlab.config.validate import validate_recipe
 from cifarlab.errors import CifarlabError
 
 COMMAND_LINE = "command line"
+_LONGEST_PATH = 4096  # PATH_MAX on Linux: no file has a longer path
 
 
 # ---------------------------------------------------------------- public API
@@ -106,37 +108,19 @@ _RecipeDumper.add_representer(
 )
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key written twice in one mapping (YAML would keep the last silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def _read_yaml(path: Path) -> dict:
-    if not path.exists():
+    if not _exists(path):
         relative = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
-        raise CifarlabError(f"recipe file {str(path)!r} not found{relative}, and no shipped recipe has that name; "
+        raise CifarlabError(f"recipe file {show(str(path))} not found{relative}, and no shipped recipe has that name; "
                             "check the path, or see `cifarlab recipes` for the shipped ones")
+    return read_mapping(path, "recipe file")
+
+
+def _exists(path: Path) -> bool:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
-    except UnicodeDecodeError as exc:
-        raise CifarlabError(f"recipe file {str(path)!r} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    except yaml.YAMLError as exc:
-        raise CifarlabError(f"recipe file {str(path)!r} is not valid YAML: {exc}; fix the line it names") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise CifarlabError(f"recipe file {str(path)!r} must hold a mapping of keys, got {type(data).__name__}")
-    return data
+        return path.exists()
+    except OSError:  # a name too long for the file system: no such file either
+        return False
 
 
 def _layers(path: Path, chain: tuple[Path, ...]) -> list[tuple[Path, dict]]:
@@ -152,11 +136,15 @@ def _layers(path: Path, chain: tuple[Path, ...]) -> list[tuple[Path, dict]]:
     elif isinstance(parents, str):
         parents = [parents]
     if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
-        raise CifarlabError(f"`extends` in {str(path)!r} must be a file name or a list of file names, got {parents!r}")
+        raise CifarlabError(f"`extends` in {show(str(path))} must be a file name or a list of file names, "
+                            f"got {show(parents)}")
     layers = []
     for parent in parents:
+        if not parent.strip() or "\0" in parent or len(parent) > _LONGEST_PATH:
+            raise CifarlabError(f"`extends` in {show(str(path))} names {show(parent)}, which cannot be a file; "
+                                "give the path of a recipe file or the name of a shipped recipe")
         parent_path = Path(os.path.normpath(path.parent / parent))
-        if not parent_path.exists():
+        if not _exists(parent_path):
             # A recipe of one's own extends a shipped one by name (`extends: fast94.yaml`, or `quick`), as
             # `cifarlab train quick` finds it; a file beside the recipe comes first.
             parent_path = shipped_recipes().get(shipped_name(parent), parent_path)
@@ -204,14 +192,12 @@ def _override_layer(override: str) -> dict:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise CifarlabError(
-            f"command-line override {override!r} must have the form key=value with a dotted key, "
+            f"command-line override {show(override)} must have the form key=value with a dotted key, "
             "e.g. optim.lr=0.05 or model.options.dropout=0.2"
         )
     text = text.strip()
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        value = text  # not YAML: keep the text, the type check below says what was expected
+    # Not YAML: the text is kept, and the type check says what was expected.
+    value = yaml_value(text, f"the command-line value of {show(key)}")
     if value is not None and not isinstance(value, str) and _is_text_field(key):
         value = text  # `data.root=2024` or `model.name=1` mean the text, not a number
     layer: dict = {}
@@ -282,7 +268,7 @@ def _unknown_key(cls: type, key: str, prefix: str, source_of: Callable[[str], st
     hint = f"; did you mean '{prefix}{close[0]}'?" if close else "."
     section = f"of {prefix.rstrip('.')}" if prefix else "at the top level (besides `extends` in a file)"
     raise CifarlabError(
-        f"unknown recipe key '{prefix}{key}' ({_where(source_of(prefix + key))}){hint} "
+        f"unknown recipe key {show(prefix + key)} ({_where(source_of(prefix + key))}){hint} "
         f"Valid keys {section}: {', '.join(valid)}"
     )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
 
+MAX_IMAGE_PIXELS = 4096 * 4096  # CIFAR-scale folders: far above 32x32, far below a decompression bomb
+
 
 def bounded(default, lo=None, hi=None, help: str = ""):
     """A field with inclusive numeric bounds checked when a recipe is loaded."""
@@ -31,6 +33,13 @@ class DataConfig:
     examples_per_class: Optional[int] = bounded(None, 1, help="k-shot subset of the training split")
     subset_seed: Optional[int] = setting(None, "seed of the k-shot subset; default: the run seed")
     train_limit: Optional[int] = bounded(None, 1, help="use only the first N (stratified) training images")
+    clahe_clip_limit: Optional[float] = bounded(
+        None, 0.1, 100.0, help="CLAHE as normalisation (DL4DS): equalise every image the model sees, in training and in "
+                               "every evaluation, with this contrast limit before the mean/std step; null: off")
+    clahe_grid: int = bounded(4, 1, 64, help="with data.clahe_clip_limit: tiles per side of the equalisation")
+    max_image_pixels: int = bounded(
+        MAX_IMAGE_PIXELS, 1, 2**27, help="folder:PATH: an image with more pixels (width x height) is refused before "
+                                         "it is decoded; raise it for larger images (at most 2**27)")
 
 
 @dataclass
@@ -38,6 +47,8 @@ class AugmentConfig:
     crop_padding: int = bounded(4, 0, 16, help="pixels padded on each side before the random crop back to size; 0: no crop")
     pad_mode: Literal["reflect", "zeros"] = setting("reflect", "how the crop padding is filled")
     flip: Literal["none", "random", "alternating"] = setting("random", "horizontal flip: none, random per image, or alternating by epoch (airbench)")
+    flip_p: float = bounded(0.5, 0.0, 1.0, help="with augment.flip=random: the probability each image is mirrored "
+                                                "(DL4DS tunes this 'hflip probability')")
     cutout: int = bounded(0, 0, 32, help="side of the square Cutout hole in pixels; 0 disables")
     cutout_fill: float = bounded(0.0, 0.0, 1.0, help="fill value in [0,1] pixel units")
     resize: Optional[int] = bounded(None, 8, help="resize images to this side before cropping (BiT: 160)")
@@ -53,7 +64,7 @@ class AugmentConfig:
     ops: list[dict[str, Any]] = setting(
         help="heavy per-image ops after crop and flip, in order, e.g. [{name: rotate, p: 0.5, degrees: 15}]: random_resized_crop, "
              "rotate, brightness, contrast, saturation, hue, color_jitter, gaussian_noise, jpeg, clahe, random_erasing "
-             "(parameters: cifarlab/data/augment/spec.py)", factory=list)
+             "(parameters: cifarlab/config/augment_ops.py)", factory=list)
     policy: Literal["none", "randaugment", "trivialaugment", "augmix"] = setting("none", "augmentation policy applied per image before augment.ops")
     randaugment_ops: int = bounded(2, 1, 8, help="randaugment: ops applied in a row to each image (N)")
     randaugment_magnitude: int = bounded(9, 0, 30, help="randaugment: magnitude bin of every op, 0-30 (M)")
@@ -105,7 +116,9 @@ class OptimConfig:
 class ScheduleConfig:
     name: Literal["constant", "onecycle", "cosine", "step", "multistep", "plateau", "piecewise", "hyperrule"] = setting(
         "constant", "lr schedule over training (its keys below say which schedule reads them)")
-    warmup_epochs: float = bounded(0.0, 0.0, help="linear warmup from 0 to the lr over these epochs")
+    warmup_epochs: float = bounded(0.0, 0.0, help="linear warmup from schedule.warmup_start_lr to the lr over these epochs")
+    warmup_start_lr: float = bounded(
+        0.0, 0.0, help="the lr the warmup starts from (DL4DS tunes this 'warmup start learning rate'); 0: from 0")
     peak_epoch: float = bounded(5.0, 0.0, help="One-Cycle: epoch at which lr peaks")
     anneal: Literal["linear", "cos"] = setting("linear", "One-Cycle: shape of the rise and fall")
     div_factor: float = bounded(25.0, 1.0, help="One-Cycle: initial lr = peak / div_factor")
@@ -176,7 +189,16 @@ class FewshotConfig:
     precrop: Optional[int] = bounded(None, 8, help="override the HyperRule resize (160 for CIFAR)")
     crop: Optional[int] = bounded(None, 8, help="override the HyperRule crop (128 for CIFAR)")
     boundaries: Optional[list[int]] = setting(None, "override the HyperRule steps (warmup, 3 decays, total)")
-    base_lr: float = bounded(0.003, 0.0, help="HyperRule lr at batch 512, scaled with train.batch_size")
+    base_lr: float = bounded(0.003, 0.0, help="HyperRule peak lr (BiT: 0.003); fewshot.lr_scaling says how train.batch_size changes it")
+    lr_scaling: Literal["none", "linear"] = setting(
+        "none", "none: the published BiT rule, fewshot.base_lr at any train.batch_size (google-research/big_transfer); "
+                "linear: fewshot.base_lr x train.batch_size / 512")
+    with_replacement: bool = setting(
+        False, "true: every batch drawn with replacement from the k-shot set (the BiT PyTorch notebook as seeds/000 runs it); false: "
+               "shuffled passes, with replacement only when the set is smaller than a batch (bit_pytorch/train.py)")
+    eval_every: int = bounded(
+        0, 0, help="score the test set every N steps and print `[Step N] loss=... train accu=... test accu=... (lr=...)`; "
+                   "display only: a few-shot run selects nothing on it; 0: off")
 
 
 @dataclass

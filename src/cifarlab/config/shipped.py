@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
-import yaml
-
+from cifarlab.config.fields import show
+from cifarlab.config.safe_yaml import load_yaml_text
 from cifarlab.errors import CifarlabError
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
@@ -22,12 +22,13 @@ _SUFFIXES = (".yaml", ".yml")
 _CHECKOUT_PREFIX = "configs/"
 SWEEPS_FOLDER = "sweeps"  # sweep files (`recipe:` + `grid:`) ship beside the recipes but are not recipes
 STUDIES_FOLDER = "studies"  # study files (`recipe:` + `variants:`), and the recipes only a study runs
+TUNES_FOLDER = "tunes"  # tune files (`recipe:` + `space:`, `cifarlab tune`) ship beside the recipes but are not recipes
 
 
 def shipped_recipes() -> dict[str, Path]:
     """Every shipped recipe by name (its path under the recipes folder, no suffix), sorted by name."""
     files = [p for p in RECIPES_DIR.rglob("*") if p.suffix in _SUFFIXES and p.is_file()
-             and p.relative_to(RECIPES_DIR).parts[0] != SWEEPS_FOLDER
+             and p.relative_to(RECIPES_DIR).parts[0] not in (SWEEPS_FOLDER, TUNES_FOLDER)
              and STUDIES_FOLDER not in p.relative_to(RECIPES_DIR).parts[:-1]]
     return {_name_of(p): p for p in sorted(files, key=_name_of)}
 
@@ -45,7 +46,7 @@ def resolve_recipe(name_or_path: str | os.PathLike) -> Path:
     closest = f"; closest: {', '.join(close)}" if close else ""
     relative = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
     raise CifarlabError(
-        f"recipe {str(name_or_path)!r} is neither a file{relative} nor a shipped recipe{closest}; "
+        f"recipe {show(str(name_or_path))} is neither a file{relative} nor a shipped recipe{closest}; "
         "`cifarlab recipes` lists the shipped ones, or give the path of a YAML file"
     )
 
@@ -73,8 +74,8 @@ def recipe_description(path: str | os.PathLike) -> str:
     """One line about a recipe file: its `description:` key, else its first comment line."""
     text = Path(path).read_text()
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
+        data = load_yaml_text(text, f"recipe file {show(str(path))}")
+    except CifarlabError:
         data = None
     if isinstance(data, dict) and isinstance(data.get("description"), str) and data["description"].strip():
         return " ".join(data["description"].split())

@@ -13,6 +13,8 @@ from typing import Optional
 
 import torch
 
+from cifarlab.config.augment_ops import augment_problem
+from cifarlab.config.fields import show
 from cifarlab.config.recipe import Recipe
 from cifarlab.errors import CifarlabError
 
@@ -29,7 +31,7 @@ def validate_recipe(recipe: Recipe, where: Optional[Where] = None, check_machine
     """Refuse a recipe whose values cannot make a sensible run; `check_machine` also checks the device exists here."""
     where = where or (lambda key: "")
     checks = [_learning_rates, _length, _batch, _lists, _sizes, _export, _names, _seeds, _device_string, _heavy_augment,
-              _whiten_bias]
+              _whiten_bias, _flip, _precision]
     if check_machine:
         checks.append(_device_present)
     for check in checks:
@@ -51,6 +53,10 @@ def _learning_rates(recipe: Recipe) -> Problem:
     if not recipe.fewshot.base_lr > 0:
         return "fewshot.base_lr", (f"fewshot.base_lr must be > 0, got {recipe.fewshot.base_lr:g}; "
                                    "set e.g. fewshot.base_lr=0.003 (BiT-HyperRule)")
+    start = recipe.schedule.warmup_start_lr
+    if lr != "find" and start > lr:
+        return "schedule.warmup_start_lr", (f"schedule.warmup_start_lr={start:g} is above optim.lr={lr:g}, but the "
+                                            "warmup rises from it to the lr; give a smaller start (e.g. 1e-5) or 0")
     return None
 
 
@@ -78,19 +84,19 @@ def _batch(recipe: Recipe) -> Problem:
 def _lists(recipe: Recipe) -> Problem:
     betas = recipe.optim.betas
     if len(betas) != 2 or not all(0.0 <= beta < 1.0 for beta in betas):
-        return "optim.betas", (f"optim.betas must be two numbers in [0, 1), got {betas}; "
+        return "optim.betas", (f"optim.betas must be two numbers in [0, 1), got {show(betas)}; "
                                "e.g. optim.betas=[0.9,0.999]")
     for key, values in (("schedule.milestones", recipe.schedule.milestones),
                         ("schedule.boundaries", recipe.schedule.boundaries),
                         ("fewshot.boundaries", recipe.fewshot.boundaries)):
         if values is not None and not _increasing(values):
-            return key, (f"{key} must be increasing step or epoch numbers >= 0, got {values}; "
+            return key, (f"{key} must be increasing step or epoch numbers >= 0, got {show(values)}; "
                          "sort them and drop repeats")
     if recipe.schedule.boundaries is not None and len(recipe.schedule.boundaries) < 2:
         return "schedule.boundaries", ("schedule.boundaries needs at least the warmup end and the last "
-                                       f"step, got {recipe.schedule.boundaries}; e.g. [500, 3000, 6000, 9000, 10000]")
+                                       f"step, got {show(recipe.schedule.boundaries)}; e.g. [500, 3000, 6000, 9000, 10000]")
     if any(shots < 1 for shots in recipe.fewshot.shots):
-        return "fewshot.shots", (f"fewshot.shots must be examples per class >= 1, got {recipe.fewshot.shots}; "
+        return "fewshot.shots", (f"fewshot.shots must be examples per class >= 1, got {show(recipe.fewshot.shots)}; "
                                  "e.g. fewshot.shots=[1,5]")
     return None
 
@@ -126,7 +132,7 @@ def _progressive(recipe: Recipe) -> Problem:
             "progressive resizing needs both augment.progressive_size and augment.progressive_epochs "
             f"(got size {augment.progressive_size}, epochs {augment.progressive_epochs}); "
             "e.g. augment.progressive_size=24 augment.progressive_epochs=4, or leave both unset")
-    # Whether the side is below the training images' is checked once their size is known (resources.check_fits).
+    # Whether the side is below the training images' is checked once their size is known (training.memory_fit.check_fits).
     if recipe.train.steps is None and augment.progressive_epochs >= recipe.train.epochs:
         return "augment.progressive_epochs", (
             f"augment.progressive_epochs={augment.progressive_epochs} leaves no epoch at full size "
@@ -143,11 +149,36 @@ def _whiten_bias(recipe: Recipe) -> Problem:
     return None
 
 
+def _flip(recipe: Recipe) -> Problem:
+    augment = recipe.augment
+    if augment.flip_p != 0.5 and augment.flip != "random":
+        return "augment.flip_p", (f"augment.flip_p={augment.flip_p:g} is the probability of a random flip, but "
+                                  f"augment.flip={augment.flip}; add augment.flip=random or remove augment.flip_p")
+    return None
+
+
+def _precision(recipe: Recipe) -> Problem:
+    """fp16 needs a CUDA GPU: refused here when the recipe names another device, at the run's start for `auto`."""
+    name = recipe.train.device
+    if recipe.train.precision != "fp16" or name == "auto":
+        return None
+    if torch.device(name).type != "cuda":
+        return "train.precision", fp16_refusal(name)
+    return None
+
+
+def fp16_refusal(device: str) -> str:
+    """The one message for fp16 on a device without fp16 units and a loss scaler (the CPU, MPS)."""
+    return (f"train.precision=fp16 needs a CUDA GPU (fp16 units and a loss scaler), but the run trains on {device}; "
+            "use train.precision=bf16 there (fp32's exponent range, so no loss scaling; where the CPU lacks bf16 "
+            "units it is emulated, and train.precision=auto picks fp32) or train.precision=fp32")
+
+
 def _export(recipe: Recipe) -> Problem:
     """The official .npz layout is BiT's: refuse any other network before training, not after it."""
     if recipe.train.export_npz and not recipe.model.name.startswith("bit_"):
         return "train.export_npz", (f"train.export_npz=true writes BiT ResNet-V2 weights only, but model.name="
-                                    f"{recipe.model.name}; train a bit_* model, or use `cifarlab export` "
+                                    f"{show(recipe.model.name)}; train a bit_* model, or use `cifarlab export` "
                                     "(.safetensors) for other networks")
     return None
 
@@ -156,7 +187,7 @@ def _names(recipe: Recipe) -> Problem:
     """The run name becomes one folder: it must be a plain, non-empty file name."""
     name = recipe.name
     if not name.strip() or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
-        return "name", (f"name={name!r} cannot be a run folder name; use letters, digits, '-' and '_' "
+        return "name", (f"name={show(name)} cannot be a run folder name; use letters, digits, '-' and '_' "
                         "(e.g. name=resnet18-baseline); put folders in out_dir instead")
     for key, text in (("out_dir", recipe.out_dir), ("data.root", recipe.data.root),
                       ("data.dataset", recipe.data.dataset), ("model.weights", recipe.model.weights)):
@@ -177,16 +208,13 @@ def _names(recipe: Recipe) -> Problem:
 
 
 def _heavy_augment(recipe: Recipe) -> Problem:
-    # The op names and ranges live with the ops; spec.py is plain Python, cheap to import here.
-    from cifarlab.data.augment.spec import augment_problem
-
     return augment_problem(recipe.augment, recipe.train.loss)
 
 
 def _seeds(recipe: Recipe) -> Problem:
     for key, seed in (("seed", recipe.seed), ("data.subset_seed", recipe.data.subset_seed)):
         if seed is not None and not 0 <= seed < _SEED_LIMIT:
-            return key, f"{key} must be between 0 and {_SEED_LIMIT - 1}, got {seed}; e.g. {key}=0"
+            return key, f"{key} must be between 0 and {_SEED_LIMIT - 1}, got {show(seed)}; e.g. {key}=0"
     return None
 
 
@@ -199,7 +227,7 @@ def _device_string(recipe: Recipe) -> Problem:
     except (RuntimeError, ValueError):
         device = None
     if device is None or device.type not in _DEVICE_TYPES:
-        return "train.device", (f"train.device={name!r} is not a device cifarlab trains on; use auto, cpu, "
+        return "train.device", (f"train.device={show(name)} is not a device cifarlab trains on; use auto, cpu, "
                                 "cuda, cuda:N or mps")
     return None
 

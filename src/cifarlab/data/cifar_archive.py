@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import http.client
 import io
 import pickle
 import tarfile
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
-from cifarlab.atomic import atomic_path
+from cifarlab.download import DownloadFailed, Received, download_file
 from cifarlab.errors import CifarlabError
 
 # Read at call time, so a mirror (or a local file:// folder) can stand in for it.
@@ -59,9 +48,6 @@ OFFICIAL = {
 }
 
 
-class DownloadFailed(Exception):
-    """The archive could not be fetched (offline, refused, unwritable folder); carries the reason."""
-
 
 def file_digest(path: Path, algorithm: str) -> str:
     """Hex digest of a file, read in 1 MiB blocks."""
@@ -86,34 +72,20 @@ def check_md5(spec: Official, path: Path) -> None:
 def download(spec: Official, folder: Path) -> Path:
     """Fetch the official archive into `folder` with a progress bar; md5-checked, renamed on success."""
     url = URL_BASE + spec.archive
-    dest = folder / spec.archive
+
+    def verify(received: Received) -> None:
+        if received.md5 != spec.md5:
+            raise CifarlabError(
+                f"the download of {url} has md5 {received.md5}, expected {spec.md5}: it was cut "
+                f"short or altered on the way; run again, or fetch it by hand into {folder}"
+            )
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with urllib.request.urlopen(url, timeout=30) as response, atomic_path(dest) as tmp:
-            found = _fetch(response, tmp, spec.archive)
-            if found != spec.md5:
-                raise CifarlabError(
-                    f"the download of {url} has md5 {found}, expected {spec.md5}: it was cut "
-                    f"short or altered on the way; run again, or fetch it by hand into {folder}"
-                )
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise DownloadFailed(f"downloading {url} failed ({exc})") from exc
-    return dest
-
-
-def _fetch(response, path: Path, label: str) -> str:
-    """Copy a response body into `path` under a rich progress bar; return its md5."""
-    total = int(response.headers.get("Content-Length") or 0) or None
-    digest = hashlib.md5(usedforsecurity=False)
-    columns = (TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True)) as progress, open(path, "wb") as f:
-        task = progress.add_task("download", total=total)
-        while block := response.read(1 << 20):
-            f.write(block)
-            digest.update(block)
-            progress.advance(task, len(block))
-    return digest.hexdigest()
+    except OSError as exc:
+        raise DownloadFailed(f"cannot create {folder} for {url} ({exc})") from exc
+    download_file(url, folder / spec.archive, spec.archive, verify=verify)
+    return folder / spec.archive
 
 
 def read_archive(spec: Official, path: Path) -> tuple[list[str], dict[str, np.ndarray]]:

@@ -2,18 +2,27 @@
 
 Zip members are read in place (no extraction). Decoding runs over a process pool once the
 tree is large enough to repay starting it; each worker opens the source itself.
+
+A folder may come from someone else: every image is opened by its header first and refused,
+before a pixel is decoded, when it has more than `max_pixels` pixels (`data.max_image_pixels`)
+or its file is larger than such an image could need. Links to folders are followed, but a link
+back into the tree (a loop, or one folder reached twice) is an error, and so is anything that is
+not a regular file (a pipe would block the read forever).
 """
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
+import re
+import stat
 import warnings
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -26,6 +35,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from cifarlab.config.fields import clip
+from cifarlab.config.recipe import MAX_IMAGE_PIXELS
 from cifarlab.errors import CifarlabError
 
 SPLITS = ("train", "test")
@@ -33,6 +44,9 @@ _CHUNK = 500  # images per pool task: large enough that pickling results stays c
 _POOL_FROM = 2000  # below this many images a pool costs more than it saves
 _MAX_WORKERS = 8
 _READ_ERRORS = (OSError, ValueError, SyntaxError, EOFError, zipfile.BadZipFile, zlib.error)
+_ZIP_ERRORS = (RuntimeError, NotImplementedError)  # an encrypted member, a compression zipfile lacks
+_BYTES_PER_PIXEL = 8  # 16-bit RGBA without compression: no image format needs more for its pixels
+_METADATA_BYTES = 2**20  # room beside the pixels for EXIF, ICC profiles and text chunks
 
 
 @dataclass(frozen=True)
@@ -44,14 +58,14 @@ class Tree:
     files: dict[str, list[tuple[str, int]]]
 
 
-def read_image_folder(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Decode every image of a tree or zip into CHW uint8 arrays and int64 labels."""
+def read_image_folder(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Decode every image of a tree or zip into CHW uint8 arrays and int64 labels; none may exceed `max_pixels`."""
     tree = list_tree(path)
-    size = _first_size(path, tree.files["train"][0][0])
+    size = _first_size(path, tree.files["train"][0][0], max_pixels)
     arrays = {}
     for split in SPLITS:
         members = [member for member, _ in tree.files[split]]
-        arrays[f"{split}_images"] = decode_images(path, members, size, f"decoding {split}")
+        arrays[f"{split}_images"] = decode_images(path, members, size, f"decoding {split}", max_pixels)
         arrays[f"{split}_labels"] = np.array([label for _, label in tree.files[split]],
                                              dtype=np.int64)
     return tree.classes, arrays
@@ -97,22 +111,55 @@ def _warn_empty_classes(path: Path, names: list[tuple[str, tuple[str, ...]]], cl
                       "add images to it or remove the folder", stacklevel=3)
 
 
+def folder_files(path: Path) -> list[Path]:
+    """The files of a directory tree that `list_tree` looks at (links to folders followed), sorted."""
+    return sorted(path / member for member, parts in _dir_names(path) if parts[-1])
+
+
 def _dir_names(path: Path) -> list[tuple[str, tuple[str, ...]]]:
     if not path.is_dir():
         raise CifarlabError(f"{path} does not exist; give an image folder or zip laid out "
                             "split/class/file")
     names = []
+    reached: dict[tuple[int, int], str] = {}  # (device, inode) of each folder entered -> its name
     for split in SPLITS:
-        for folder, dirs, files in os.walk(path / split):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            rel_folder = Path(folder).relative_to(path).as_posix()
-            if rel_folder.count("/") == 1:  # a class folder: listed even when empty
-                names.append((rel_folder + "/", (*rel_folder.split("/"), "")))
-            for file in files:
-                if not file.startswith("."):
-                    rel = Path(folder, file).relative_to(path).as_posix()
-                    names.append((rel, tuple(rel.split("/"))))
+        for folder, files in _walk(path, split, reached):
+            if folder.count("/") == 1:  # a class folder: listed even when empty
+                names.append((folder + "/", (*folder.split("/"), "")))
+            names += [(f"{folder}/{file}", (*folder.split("/"), file)) for file in files]
     return names
+
+
+def _walk(root: Path, top: str, reached: dict[tuple[int, int], str]) -> Iterator[tuple[str, list[str]]]:
+    """(folder relative to `root`, its file names) for `top` and every folder below it, hidden ones skipped.
+
+    Links to folders are followed (a class folder may live elsewhere); each real folder is entered once,
+    so a link back up the tree cannot loop and no image is counted twice.
+    """
+    stack = [top] if (root / top).is_dir() else []
+    while stack:
+        folder = stack.pop()
+        try:
+            info = os.stat(root / folder)
+            with os.scandir(root / folder) as scan:
+                entries = sorted((entry.name, _is_dir(entry)) for entry in scan if not entry.name.startswith("."))
+        except OSError as exc:
+            raise CifarlabError(f"cannot list {root / folder} ({exc.strerror or exc}); make the folder "
+                                "readable or remove it") from None
+        identity = (info.st_dev, info.st_ino)
+        if identity in reached:
+            raise CifarlabError(f"{root}: {folder} is the folder {reached[identity]} again, through a symbolic "
+                                "link; an image folder may hold each folder once: remove the link")
+        reached[identity] = folder
+        yield folder, [name for name, is_dir in entries if not is_dir]
+        stack += [f"{folder}/{name}" for name, is_dir in reversed(entries) if is_dir]
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # follows a link; a dangling or looping one is listed as a file and refused when read
+    except OSError:
+        return False
 
 
 def _zip_names(path: Path) -> list[tuple[str, tuple[str, ...]]]:
@@ -131,16 +178,17 @@ def _zip_names(path: Path) -> list[tuple[str, tuple[str, ...]]]:
     return list(parts.items())
 
 
-def _first_size(path: Path, member: str) -> tuple[int, int]:
-    with _open(path, member) as image:
+def _first_size(path: Path, member: str, max_pixels: int) -> tuple[int, int]:
+    with _open(path, member, max_pixels) as image:
         return image.size
 
 
-def decode_images(path: Path, members: list[str], size: tuple[int, int], label: str) -> np.ndarray:
+def decode_images(path: Path, members: list[str], size: tuple[int, int], label: str,
+                  max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode `members` of `path` (all `size` = (width, height)) into an (N, 3, H, W) uint8 array."""
     width, height = size
     out = np.empty((len(members), height, width, 3), dtype=np.uint8)
-    tasks = [(str(path), members[i:i + _CHUNK], size) for i in range(0, len(members), _CHUNK)]
+    tasks = [(str(path), members[i:i + _CHUNK], size, max_pixels) for i in range(0, len(members), _CHUNK)]
     workers = _worker_count(len(members))
     # The pool is forked before the progress bar starts its refresh thread.
     pool = multiprocessing.Pool(workers) if workers > 1 else None
@@ -168,12 +216,12 @@ def _worker_count(n: int) -> int:
     return max(1, min(cores or 1, _MAX_WORKERS))
 
 
-def _decode_chunk(task: tuple[str, list[str], tuple[int, int]]) -> np.ndarray:
+def _decode_chunk(task: tuple[str, list[str], tuple[int, int], int]) -> np.ndarray:
     """Pool task: decode a run of members into (n, H, W, 3) uint8; all must have `size`."""
-    path, members, size = task
+    path, members, size, max_pixels = task
     out = np.empty((len(members), size[1], size[0], 3), dtype=np.uint8)
     for i, member in enumerate(members):
-        with _open(Path(path), member) as image:
+        with _open(Path(path), member, max_pixels) as image:
             if image.size != size:
                 raise CifarlabError(
                     f"{path}: {member} is {image.size[0]}x{image.size[1]}, the dataset's images "
@@ -195,30 +243,75 @@ def _close_readers() -> None:
         _READERS.pop(key).close()
 
 
-def _open(path: Path, member: str) -> Image.Image:
+def _open(path: Path, member: str, max_pixels: int) -> Image.Image:
+    """Open `member` of `path` reading its header only; refused before decoding when over `max_pixels`."""
     try:
-        if path.is_dir():
-            return _identify(lambda: path / member, member)
+        stream = _member_stream(path, member, max_pixels)
+        image = _identify(stream, member)
+    except Image.DecompressionBombError as exc:  # beyond even Pillow's own limit: its size is in the message
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{int(found[1]):,} pixels" if found else "more pixels than Pillow opens"
+        raise _too_large(path, member, f"{pixels}, more than the {max_pixels:,}", max_pixels) from None
+    except _READ_ERRORS as exc:
+        raise _unreadable(str(path), member, exc) from exc
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise _too_large(path, member, f"{width}x{height} ({width * height:,} pixels), more than the {max_pixels:,}",
+                         max_pixels)
+    return image
+
+
+def _member_stream(path: Path, member: str, max_pixels: int) -> Callable[[], Union[Path, IO[bytes]]]:
+    """What opens `member`, once its file is known to be a regular file no larger than its pixels allow."""
+    if path.is_dir():
+        file = path / member
+        info = os.stat(file)
+        if not stat.S_ISREG(info.st_mode):
+            raise CifarlabError(f"{path}: {member} is not a regular file (a pipe, a device or a folder); an image "
+                                "folder holds image files only: remove it")
+        size, opener = info.st_size, (lambda: file)
+    else:
         key = (os.getpid(), str(path))
         if key not in _READERS:
             _READERS[key] = zipfile.ZipFile(path)
-        raw = _READERS[key].read(member)
-        return _identify(lambda: io.BytesIO(raw), member)
-    except _READ_ERRORS as exc:
-        raise _unreadable(str(path), member, exc) from exc
+        archive, entry = _READERS[key], _READERS[key].getinfo(member)
+        size = entry.file_size
+
+        def opener() -> IO[bytes]:
+            try:  # a stream, not the whole member: a header read never inflates more than it needs
+                return archive.open(entry)
+            except _ZIP_ERRORS as exc:
+                raise _unreadable(str(path), member, exc) from exc
+    limit = max_pixels * _BYTES_PER_PIXEL + _METADATA_BYTES
+    if size > limit:
+        raise _too_large(path, member, f"a file of {size:,} bytes, more than an image of {max_pixels:,}", max_pixels)
+    return opener
 
 
-def _identify(stream, member: str) -> Image.Image:
+def _identify(stream: Callable[[], Union[Path, IO[bytes]]], member: str) -> Image.Image:
     """Open trying the format the extension names first: it skips probing every plugin."""
-    guess = Image.registered_extensions().get(PurePosixPath(member).suffix.lower())
-    if guess:
-        try:
-            return Image.open(stream(), formats=[guess])
-        except UnidentifiedImageError:
-            pass  # a misnamed file: let Pillow probe all formats
-    return Image.open(stream())
+    # The caller checks the size against its own, lower limit: Pillow's warning would only repeat it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        guess = Image.registered_extensions().get(PurePosixPath(member).suffix.lower())
+        if guess:
+            try:
+                return Image.open(stream(), formats=[guess])
+            except UnidentifiedImageError:
+                pass  # a misnamed file: let Pillow probe all formats
+        return Image.open(stream())
+
+
+def _too_large(path: Path, member: str, found: str, max_pixels: int) -> CifarlabError:
+    # `found` ends where the limit's unit follows: "16000x16000 (256,000,000 pixels), more than the 16,777,216"
+    return CifarlabError(f"image {member} in {path} is {found} pixels cifarlab decodes (data.max_image_pixels, "
+                         f"default {MAX_IMAGE_PIXELS:,} = 4096x4096); resize it to the dataset's size, or raise "
+                         "data.max_image_pixels if its images really are this large")
 
 
 def _unreadable(path: str, member: str, exc: Exception) -> CifarlabError:
-    return CifarlabError(f"cannot read image {member} in {path} ({exc}); the file is damaged "
+    # Pillow names the stream it was given, which for a zip member is an object's repr: say it plainly.
+    reason = "no image format Pillow reads" if isinstance(exc, UnidentifiedImageError) else " ".join(str(exc).split())
+    return CifarlabError(f"cannot read image {member} in {path} ({clip(reason)}); the file is damaged "
                          "or not an image: replace or remove it")

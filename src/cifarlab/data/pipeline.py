@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from cifarlab.config.recipe import AugmentConfig
 from cifarlab.data.augment import build_heavy
+from cifarlab.data.equalise import Clahe
 
 
 class Batch(NamedTuple):
@@ -88,8 +89,9 @@ def downscale(x: torch.Tensor, side: int) -> torch.Tensor:
     return F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
 
 
-def flip_mask(batch: int, g: torch.Generator) -> torch.Tensor:
-    return torch.rand(batch, generator=g) < 0.5
+def flip_mask(batch: int, g: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """Which of `batch` images to mirror, each with probability `p` (one uniform draw per image)."""
+    return torch.rand(batch, generator=g) < p
 
 
 def cutout_mask(shape, size: int, g: torch.Generator, device) -> torch.Tensor:
@@ -138,7 +140,8 @@ class BatchPipeline:
     """Batches of one split, held as a uint8 tensor on the training device.
 
     `epoch(e, start=i)` yields the batches of epoch `e` from batch `i` on. When the split is smaller
-    than one batch, batches are drawn with replacement. Under DistributedDataParallel each rank takes
+    than one batch, or `with_replacement` is set, each batch is drawn with replacement (an epoch is
+    then one batch). Under DistributedDataParallel each rank takes
     its slice of every global batch, so the ranks together see exactly the single-process batches.
     """
 
@@ -156,10 +159,14 @@ class BatchPipeline:
     channels_last: bool = False
     rank: int = 0
     world_size: int = 1
+    with_replacement: bool = False
+    clahe: Optional[Clahe] = None  # the run's CLAHE normalisation (cifarlab.data.equalise), applied once to the split
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
             raise ValueError("BatchPipeline expects uint8 images shaped (N, 3, H, W)")
+        if self.clahe is not None:  # normalisation, not augmentation: the same fixed transform for every batch
+            self.images = self.clahe(self.images)
         self.labels = self.labels.to(self.images.device)
         dev = self.images.device
         self._mean = torch.tensor(self.mean, device=dev, dtype=torch.float32).view(1, -1, 1, 1)
@@ -173,7 +180,7 @@ class BatchPipeline:
         if aug is not None:
             self._cutout_fill = (aug.cutout_fill - self._mean) / self._std
         self._heavy = build_heavy(aug)  # per-image ops and policies after crop and flip; None when off
-        self.replacement = self.shuffle and len(self.images) < self.batch_size
+        self.replacement = self.shuffle and (self.with_replacement or len(self.images) < self.batch_size)
         if self.batch_size % self.world_size:
             raise ValueError(f"batch size {self.batch_size} is not divisible by {self.world_size} processes")
         self.soft_targets = aug is not None and (aug.mixup_alpha > 0 or aug.cutmix_alpha > 0)
@@ -244,7 +251,7 @@ class BatchPipeline:
 
     def _flips(self, idx, epoch, aug: AugmentConfig, g) -> torch.Tensor:
         if aug.flip == "random":
-            return flip_mask(len(idx), g)
+            return flip_mask(len(idx), g, aug.flip_p)
         if aug.flip == "alternating":
             return self._base_flip[idx] ^ bool(epoch % 2)
         return torch.zeros(len(idx), dtype=torch.bool)

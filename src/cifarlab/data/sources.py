@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cifarlab.config.recipe import MAX_IMAGE_PIXELS
 from cifarlab.data import cache, cifar_archive, image_folder
 from cifarlab.data.cifar_archive import OFFICIAL, Official
 from cifarlab.errors import CifarlabError
@@ -49,12 +50,15 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, *,
-                 download: bool = True) -> Dataset:
-    """Load `cifar10`, `cifar100` or `folder:PATH`, from the decoded cache when it has it."""
+                 download: bool = True, max_image_pixels: int = MAX_IMAGE_PIXELS) -> Dataset:
+    """Load `cifar10`, `cifar100` or `folder:PATH`, from the decoded cache when it has it.
+
+    An image of a folder with more than `max_image_pixels` pixels is refused before it is decoded.
+    """
     key = _canonical(name)
     if key in OFFICIAL:
         return _load_cifar(OFFICIAL[key], data_root(root), download, _origin(root))
-    return _load_folder(name, _folder_path(name.split(":", 1)[1], data_root(root)))
+    return _load_folder(name, _folder_path(name.split(":", 1)[1], data_root(root)), max_image_pixels)
 
 
 def _canonical(name: str) -> str:
@@ -220,19 +224,22 @@ def _folder_path(given: str, root: Path) -> Path:
 def _folder_key(path: Path) -> str:
     """Hash of the tree's path, sizes and modification times: any edit gives a fresh cache."""
     digest = hashlib.sha256(str(path).encode())
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        stat = file.stat()
+    # The files the folder's listing reads, links to class folders kept elsewhere included.
+    for file in [path] if path.is_file() else image_folder.folder_files(path):
+        try:
+            stat = file.stat()
+        except OSError:  # a dangling link: reading it says so
+            continue
         digest.update(f"{file}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
 
 
-def _load_folder(name: str, path: Path) -> Dataset:
+def _load_folder(name: str, path: Path, max_image_pixels: int) -> Dataset:
     file = cache.cache_dir() / f"folder-{path.stem}-{_folder_key(path)}{cache.SUFFIX}"
     dataset = _read_cached(file, name)
     if dataset is not None:
         return dataset
-    classes, arrays = image_folder.read_image_folder(path)
+    classes, arrays = image_folder.read_image_folder(path, max_image_pixels)
     dataset = _store(file, name, classes, arrays, path)
     _remove_older_caches(file, path)
     return dataset

@@ -7,23 +7,12 @@ import sys
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluation.tta import check_tta_mode, tta_softmax
+from cifarlab.evaluation.settings import EvalSettings
+from cifarlab.evaluation.tta import tta_softmax
 from cifarlab.progress import track
-
-Size = int | Sequence[int] | None
-
-
-def _pair(size: Size, what: str) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    pair = (int(size), int(size)) if isinstance(size, int) else tuple(int(s) for s in size)
-    if len(pair) != 2 or min(pair) < 1:
-        raise CifarlabError(f"{what}={size!r} is not a size; give one positive int or (height, width)")
-    return pair
 
 
 def _check_images(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> None:
@@ -39,32 +28,6 @@ def _check_images(images: Tensor, mean: Sequence[float], std: Sequence[float]) -
         )
     if any(s <= 0 for s in std):
         raise CifarlabError(f"std {list(std)} has a value <= 0; give positive per-channel stds in [0,1] units")
-
-
-def centre_crop(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """The central `size` = (height, width) window of a batch."""
-    h, w = x.shape[-2:]
-    ch, cw = size
-    if ch > h or cw > w:
-        raise CifarlabError(f"crop {ch}x{cw} is larger than the {h}x{w} images; crop to at most the image size")
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return x[..., top : top + ch, left : left + cw]
-
-
-def preprocess(
-    batch: Tensor,
-    mean: Tensor,
-    std: Tensor,
-    resize: tuple[int, int] | None = None,
-    crop: tuple[int, int] | None = None,
-) -> Tensor:
-    """uint8 batch -> float in [0,1] -> optional resize and centre crop -> per-channel normalised."""
-    x = batch.float().div_(255.0)
-    if resize is not None:
-        x = F.interpolate(x, size=resize, mode="bilinear", align_corners=False, antialias=False)
-    if crop is not None:
-        x = centre_crop(x, crop)
-    return (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -91,48 +54,28 @@ def eval_mode(model: nn.Module):
             module.training = training
 
 
-def predict(
-    model: nn.Module,
-    images: Tensor,
-    *,
-    mean: Sequence[float],
-    std: Sequence[float],
-    batch_size: int = 500,
-    tta: str = "none",
-    device: str | torch.device | None = None,
-    resize: Size = None,
-    crop: Size = None,
-    channels_last: bool = False,
-    autocast_dtype: torch.dtype | None = None,
-) -> Tensor:
+def predict(model: nn.Module, images: Tensor, settings: EvalSettings) -> Tensor:
     """Class probabilities (N, num_classes), float32 on the CPU, for uint8 images (N, C, H, W).
 
-    Each batch is scaled to [0,1], resized with bilinear interpolation to `resize` and centre-
-    cropped to `crop` when given (BiT-style evaluation), normalised with `mean`/`std` (in [0,1]
-    units), then passed through `model` under `torch.inference_mode` in eval mode with the
-    test-time augmentation `tta` (see `cifarlab.evaluation.tta`). `device` defaults to the
-    model's; `autocast_dtype` (e.g. torch.bfloat16) turns on autocast for the forward pass.
-    The model's training mode is restored afterwards.
+    Each batch of `settings.batch_size` images goes through `settings.preprocessing` (CLAHE when the
+    run trained with it, [0,1], resize and centre crop, mean/std), then through `model` under
+    `torch.inference_mode` in eval mode with the test-time augmentation `settings.tta` (see
+    `cifarlab.evaluation.tta`), on `settings.device` (default: the model's), in the memory format and
+    autocast precision the settings name. The model's training mode is restored afterwards.
     """
-    check_tta_mode(tta)
-    _check_images(images, mean, std)
-    if batch_size < 1:
-        raise CifarlabError(f"batch_size={batch_size} must be at least 1")
-    resize_hw, crop_hw = _pair(resize, "resize"), _pair(crop, "crop")
-    device = torch.device(device) if device is not None else _model_device(model)
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=device)
-    std_t = torch.tensor(std, dtype=torch.float32, device=device)
-    autocast = (
-        torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else contextlib.nullcontext()
-    )
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    preprocessing = settings.preprocessing
+    _check_images(images, preprocessing.mean, preprocessing.std)
+    device = torch.device(settings.device) if settings.device is not None else _model_device(model)
+    dtype = settings.autocast_dtype
+    autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     outputs = []
     with eval_mode(model), torch.inference_mode():
-        starts = range(0, images.shape[0], batch_size)
-        for start in track(starts, f"predicting {images.shape[0]} images (tta {tta})", stream=sys.stderr):
-            batch = images[start : start + batch_size].to(device, non_blocking=True)
-            x = preprocess(batch, mean_t, std_t, resize_hw, crop_hw).contiguous(memory_format=memory_format)
+        starts = range(0, images.shape[0], settings.batch_size)
+        for start in track(starts, f"predicting {images.shape[0]} images (tta {settings.tta})", stream=sys.stderr):
+            batch = images[start : start + settings.batch_size].to(device, non_blocking=True)
+            x = preprocessing(batch).contiguous(memory_format=memory_format)
             with autocast:
-                probs = tta_softmax(x, model, tta)
+                probs = tta_softmax(x, model, settings.tta)
             outputs.append(probs.float().cpu())
     return torch.cat(outputs)

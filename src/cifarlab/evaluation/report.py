@@ -29,6 +29,7 @@ from cifarlab.runs import (
     read_metrics,
     reliability_plot_file,
 )
+from cifarlab.tables import markdown_table
 
 
 def _percent(value) -> str:
@@ -102,22 +103,20 @@ def _evaluation_rows(evals: dict[str, dict], run_dir: Path) -> list[tuple[str, s
     return rows
 
 
+# Each section is a list of lines joined by newlines; a table (ending in its own newline) is one
+# entry, so the blank line after it comes with it.
 def _evaluation_section(evals: dict[str, dict], run_dir: Path) -> list[str]:
-    lines = ["## Evaluation", "", "| split | model | TTA | images | top-1 | top-k | loss | ECE |",
-             "|---|---|---|---|---|---|---|---|"]
-    for split, e in evals.items():
-        topk = f"{_percent(e.get('top5'))} (k={e.get('top5_k', 5)})"
-        lines.append(f"| {split} | {model_label(split, e, run_dir)} | {tta_label(e.get('tta'))} "
-                     f"| {e.get('num_images', '-')} | {_percent(e.get('top1'))} | {topk} "
-                     f"| {_number(e.get('loss'))} | {_percent(e.get('ece'))} |")
+    rows = [[split, model_label(split, e, run_dir), tta_label(e.get("tta")), f"{e.get('num_images', '-')}",
+             _percent(e.get("top1")), f"{_percent(e.get('top5'))} (k={e.get('top5_k', 5)})", _number(e.get("loss")),
+             _percent(e.get("ece"))] for split, e in evals.items()]
+    lines = ["## Evaluation", "",
+             markdown_table(["split", "model", "TTA", "images", "top-1", "top-k", "loss", "ECE"], rows)]
     classes = list(dict.fromkeys(name for e in evals.values() for name in e.get("per_class_accuracy", {})))
     if classes:
-        lines += ["", "### Per-class accuracy", "", "| class | " + " | ".join(evals) + " |",
-                  "|---|" + "---|" * len(evals)]
-        for name in classes:
-            cells = [_percent(e.get("per_class_accuracy", {}).get(name)) for e in evals.values()]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines + [""]
+        rows = [[f"{name}"] + [_percent(e.get("per_class_accuracy", {}).get(name)) for e in evals.values()]
+                for name in classes]
+        lines += ["### Per-class accuracy", "", markdown_table(["class", *evals], rows)]
+    return lines
 
 
 def _most_confused_section(evals: dict[str, dict], run_dir: Path) -> list[str]:
@@ -125,9 +124,9 @@ def _most_confused_section(evals: dict[str, dict], run_dir: Path) -> list[str]:
     for split, e in evals.items():
         pairs = e.get("most_confused") or []
         if pairs:
+            rows = [[f"{p['true']}", f"{p['predicted']}", f"{p['count']}"] for p in pairs]
             lines += [f"### {split} ({_evaluation_label(split, e, run_dir)})", "",
-                      "| true | predicted | images |", "|---|---|---|"]
-            lines += [f"| {p['true']} | {p['predicted']} | {p['count']} |" for p in pairs] + [""]
+                      markdown_table(["true", "predicted", "images"], rows)]
     return ["## Most confused classes", ""] + lines if lines else []
 
 
@@ -158,24 +157,21 @@ def _robustness_section(run_dir: Path) -> list[str]:
                  f"Scored on {result['source']} ({result['num_images']} images per severity), "
                  f"{result['model_label']}, {tta_label(result.get('tta'))}. mCE is the mean over corruptions of "
                  "the error averaged over severities; relative mCE is mCE minus the clean error.", "",
-                 "| | |", "|---|---|",
-                 f"| clean top-1 | {_percent(result['clean']['top1'])} |",
-                 f"| mean corrupted top-1 | {_percent(result['mean_corrupted_accuracy'])} |",
-                 f"| mCE | {_percent(result['mean_corruption_error'])} |",
-                 f"| relative mCE | {_percent(result['relative_mce'])} |", "",
-                 "| corruption | " + " | ".join(f"severity {s}" for s in severities) + " | mean |",
-                 "|---|" + "---|" * (len(severities) + 1)]
-        for name, row in result["accuracy"].items():
-            cells = [_percent(row.get(s)) for s in severities] + [_percent(result["mean_accuracy"].get(name))]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines.append("| ECE (all corruptions) | "
-                     + " | ".join(_percent(result["ece_per_severity"].get(s)) for s in severities) + " | |")
+                 markdown_table([None, None], [["clean top-1", _percent(result["clean"]["top1"])],
+                                               ["mean corrupted top-1", _percent(result["mean_corrupted_accuracy"])],
+                                               ["mCE", _percent(result["mean_corruption_error"])],
+                                               ["relative mCE", _percent(result["relative_mce"])]])]
+        rows = [[f"{name}"] + [_percent(row.get(s)) for s in severities] + [_percent(result["mean_accuracy"].get(name))]
+                for name, row in result["accuracy"].items()]
+        # The ECE row has no mean: its last cell stays empty.
+        rows.append(["ECE (all corruptions)"] + [_percent(result["ece_per_severity"].get(s)) for s in severities] + [None])
+        lines.append(markdown_table(["corruption", *(f"severity {s}" for s in severities), "mean"], rows))
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise CifarlabError(f"{path} is damaged ({exc!r}); delete it and run `cifarlab robustness eval` "
                             "again") from None
     if (run_dir / ROBUSTNESS_PLOT).is_file():
-        lines += ["", f"![robustness heatmap]({ROBUSTNESS_PLOT})"]
-    return lines + [""]
+        lines += [f"![robustness heatmap]({ROBUSTNESS_PLOT})", ""]
+    return lines
 
 
 def write_report(run_dir: str | os.PathLike) -> Path:
@@ -194,7 +190,7 @@ def write_report(run_dir: str | os.PathLike) -> Path:
     lines = [f"# Run report: {run_dir.resolve().name}", ""]
     summary = _training_rows(records) + _evaluation_rows(evals, run_dir)
     if summary:
-        lines += ["## Summary", "", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in summary] + [""]
+        lines += ["## Summary", "", markdown_table([None, None], [[k, v] for k, v in summary])]
     if evals:
         lines += _evaluation_section(evals, run_dir) + _most_confused_section(evals, run_dir)
     lines += _robustness_section(run_dir)

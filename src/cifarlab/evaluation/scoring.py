@@ -14,6 +14,7 @@ from cifarlab.errors import CifarlabError
 from cifarlab.evaluation.calibration import expected_calibration_error, reliability
 from cifarlab.evaluation.metrics import classification_metrics, most_confused
 from cifarlab.evaluation.predict import predict
+from cifarlab.evaluation.settings import EvalSettings
 
 # Pairs of classes listed as most confused: enough to see the pattern, short enough to read.
 MOST_CONFUSED = 10
@@ -44,46 +45,34 @@ def check_labels(images: Tensor, labels: Tensor, classes: Sequence[str]) -> Tens
     return labels
 
 
-def score_split(
-    model: nn.Module,
-    images: Tensor,
-    labels: Tensor,
-    classes: Sequence[str],
-    *,
-    mean: Sequence[float],
-    std: Sequence[float],
-    tta: str = "none",
-    batch_size: int = 500,
-    device: str | torch.device | None = None,
-    resize: int | Sequence[int] | None = None,
-    crop: int | Sequence[int] | None = None,
-    channels_last: bool = False,
-    autocast_dtype: torch.dtype | None = None,
-    bins: int = 15,
-    model_label: Optional[str] = None,
-) -> Evaluation:
-    """Predict `images` (uint8, N x C x H x W) and score them against `labels`; writes no file.
+def score_split(model: nn.Module, images: Tensor, labels: Tensor, classes: Sequence[str], settings: EvalSettings,
+                *, model_label: Optional[str] = None) -> Evaluation:
+    """Predict `images` (uint8, N x C x H x W) with `settings` and score them against `labels`; writes no file.
 
-    Preprocessing arguments are those of `predict`; `bins` is the number of reliability bins.
     `model_label` says which weights were scored (e.g. "best checkpoint", "EMA weights") so a
     report can tell evaluations of different models apart.
     """
     labels = check_labels(images, labels, classes)
-    probs = predict(
-        model, images, mean=mean, std=std, batch_size=batch_size, tta=tta, device=device,
-        resize=resize, crop=crop, channels_last=channels_last, autocast_dtype=autocast_dtype,
-    )
+    probs = predict(model, images, settings)
     scores = classification_metrics(probs, labels, len(classes))
-    table = reliability(probs, labels, bins)
     summary = {
         "model_label": model_label,
-        "tta": tta,
+        "tta": settings.tta,
         "num_images": int(labels.shape[0]),
         "num_classes": len(classes),
         "top1": scores["top1"],
         "top5": scores["top5"],
         "top5_k": min(5, len(classes)),
         "loss": scores["loss"],
+        **_class_and_calibration_entries(probs, labels, settings.bins, scores, classes),
+    }
+    return Evaluation(summary=summary, probs=probs, confusion=scores["confusion"])
+
+
+def _class_and_calibration_entries(probs: Tensor, labels: Tensor, bins: int, scores: dict, classes: Sequence[str]) -> dict:
+    """The summary's entries after the loss, in eval_<split>.json's order: ECE, per-class numbers, reliability."""
+    table = reliability(probs, labels, bins)
+    return {
         "ece": expected_calibration_error(probs, labels, bins),
         "per_class_accuracy": dict(zip(classes, scores["per_class_accuracy"])),
         "class_counts": dict(zip(classes, scores["class_counts"])),
@@ -95,4 +84,3 @@ def score_split(
             "count": table["count"].tolist(),
         },
     }
-    return Evaluation(summary=summary, probs=probs, confusion=scores["confusion"])

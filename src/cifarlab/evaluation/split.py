@@ -14,8 +14,6 @@ Every file is written atomically, the JSON last: its presence says the split is 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -23,14 +21,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
-import torch
 from torch import Tensor, nn
 
 from cifarlab.atomic import write_text
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation.plots import plot_confusion, plot_reliability, plot_top_losses
 from cifarlab.evaluation.scoring import Evaluation, check_labels, score_split
+from cifarlab.evaluation.settings import EvalSettings
 from cifarlab.runs import split_files
+from cifarlab.tables import csv_rows_text
 
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -44,12 +43,7 @@ def check_split_name(split_name: str) -> str:
 
 def confusion_csv(confusion: Tensor, classes: Sequence[str]) -> str:
     """CSV text of a confusion matrix: header of class names, one labelled row per true class."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["true\\pred", *classes])
-    for name, row in zip(classes, confusion.tolist()):
-        writer.writerow([name, *row])
-    return buffer.getvalue()
+    return csv_rows_text(["true\\pred", *classes], [[name, *row] for name, row in zip(classes, confusion.tolist())])
 
 
 def write_split(
@@ -92,31 +86,18 @@ def evaluate_split(
     labels: Tensor,
     classes: Sequence[str],
     out_dir: str | os.PathLike,
+    settings: EvalSettings,
     *,
-    mean: Sequence[float],
-    std: Sequence[float],
-    split_name: str,
-    tta: str = "none",
-    batch_size: int = 500,
-    device: str | torch.device | None = None,
-    resize: int | Sequence[int] | None = None,
-    crop: int | Sequence[int] | None = None,
-    channels_last: bool = False,
-    autocast_dtype: torch.dtype | None = None,
-    bins: int = 15,
     misclassified: int = 32,
     model_label: Optional[str] = None,
 ) -> dict:
-    """Score `images` (uint8, N x C x H x W) against `labels` and write the split's files (see above).
+    """Score `images` (uint8, N x C x H x W) against `labels` with `settings` and write the files of
+    split `settings.split` (see above).
 
-    Preprocessing arguments are those of `predict`. Returns what eval_<split>.json holds, plus
-    `confusion` (C x C int64 tensor) and `probs` (N x C float32 tensor) for callers that need them.
+    Returns what eval_<split>.json holds, plus `confusion` (C x C int64 tensor) and `probs` (N x C
+    float32 tensor) for callers that need them.
     """
-    check_split_name(split_name)  # before any work: a bad name must not cost a pass over the images
-    evaluation = score_split(
-        model, images, labels, classes, mean=mean, std=std, tta=tta, batch_size=batch_size, device=device,
-        resize=resize, crop=crop, channels_last=channels_last, autocast_dtype=autocast_dtype, bins=bins,
-        model_label=model_label,
-    )
-    summary = write_split(evaluation, images, labels, classes, out_dir, split_name, misclassified=misclassified)
+    check_split_name(settings.split)  # before any work: a bad name must not cost a pass over the images
+    evaluation = score_split(model, images, labels, classes, settings, model_label=model_label)
+    summary = write_split(evaluation, images, labels, classes, out_dir, settings.split, misclassified=misclassified)
     return {**summary, "confusion": evaluation.confusion, "probs": evaluation.probs}

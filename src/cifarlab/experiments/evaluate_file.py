@@ -4,7 +4,7 @@ A checkpoint names its model, classes and the normalisation it was trained with;
 not carry (the model's options, the data set) comes from the checkpoint's own recipe when it has
 one, else from the arguments: `dataset` and `model`, plus `key=value` overrides such as
 `model.options.width_multiplier=0.5` for a model built with options. It is scored as its run scored
-it (that recipe's precision, memory format, TTA and geometry); a checkpoint without a recipe is
+it (that recipe's precision, memory format, TTA, geometry and CLAHE); a checkpoint without a recipe is
 scored in full precision unless `train.precision=...` says otherwise.
 """
 
@@ -18,13 +18,11 @@ from typing import Optional
 from cifarlab.config import recipe_from_dict, recipe_to_dict
 from cifarlab.config.loader import with_overrides
 from cifarlab.config.recipe import Recipe
-from cifarlab.data.prepare import prepare_splits
-from cifarlab.data.sources import load_dataset
+from cifarlab.data.prepare import split_images
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluation import evaluate_split
-from cifarlab.evaluation.run_options import evaluation_options
+from cifarlab.evaluation import evaluate_split, run_settings
+from cifarlab.runs.checkpoint import load_checkpoint, model_from_checkpoint
 from cifarlab.training.allocator import allocator_setting
-from cifarlab.training.checkpoint import load_checkpoint, model_from_checkpoint
 
 DEFAULT_DATASET = "cifar10"
 
@@ -56,22 +54,16 @@ def evaluate_checkpoint_file(
     if split == "val" and not isinstance(state.get("recipe"), dict):
         raise CifarlabError(f"{path} does not record its recipe, so its validation images are unknown; "
                             "use --split test, or evaluate the run folder it came from")
-    if split == "val":
-        splits = prepare_splits(recipe.data, recipe.seed)
-        images, labels = splits.val_images, splits.val_labels
-        if not len(images):
-            raise CifarlabError(f"the recipe of {path} holds out no validation images; use --split test")
-    else:
-        data = load_dataset(recipe.data.dataset, recipe.data.root)
-        images, labels = data.test_images, data.test_labels
-        _check_classes(state, data.classes, recipe.data.dataset, path)
+    classes, images, labels = split_images(recipe.data, recipe.seed, split, f"the recipe of {path}")
+    if split == "test":
+        _check_classes(state, classes, recipe.data.dataset, path)
     network = model_from_checkpoint(recipe.model.name, recipe.model.options, state,
                                     f"{path} (built as {recipe.model.name!r}; pass --model or "
                                     "model.options.KEY=VALUE if it was trained as another)")
+    settings = run_settings(network, recipe, state["mean"], state["std"], split=split, tta=tta)
     with allocator_setting(recipe.train.allocator):
         return evaluate_split(network, images, labels, list(state["classes"]), out_dir or default_output_folder(path),
-                              mean=state["mean"], std=state["std"], split_name=split,
-                              **evaluation_options(network, recipe, tta))
+                              settings)
 
 
 def _recipe_for(state: dict, path: Path, dataset: Optional[str], model: Optional[str],

@@ -24,33 +24,32 @@ from torch import nn
 
 from cifarlab import runs
 from cifarlab.atomic import make_dirs, write_text
-from cifarlab.config import load_recipe, recipe_to_yaml
+from cifarlab.config import recipe_to_yaml
 from cifarlab.config.recipe import AugmentConfig, Recipe
+from cifarlab.data.equalise import clahe_of
 from cifarlab.data.pipeline import BatchPipeline
-from cifarlab.data.prepare import Splits, prepare_splits
+from cifarlab.data.prepare import Splits, prepare_splits, split_images
 from cifarlab.data.sources import Dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation import evaluate_split, write_report
-from cifarlab.evaluation.run_options import (
+from cifarlab.evaluation.settings import (
     evaluation_geometry,
-    evaluation_options,
     model_normalisation,
+    run_settings,
 )
 from cifarlab.models import create
 from cifarlab.models.whitening import airbench_init_from_data
-from cifarlab.resources import (
-    check_fits,
-    free_cores,
-    training_slot,
-    warn_if_oversubscribed,
-)
-from cifarlab.run_lock import RunFolderBusy, hold_run_folder, holder, holds_files
-from cifarlab.training import checkpoint as ckpt_io
+from cifarlab.runs import checkpoint as ckpt_io
+from cifarlab.runs.folder import new_run_dir
+from cifarlab.runs.lock import RunFolderBusy, hold_run_folder, holds_files
+from cifarlab.system.cores import free_cores, warn_if_oversubscribed
+from cifarlab.system.trainings import training_slot
 from cifarlab.training.allocator import allocator_setting
 from cifarlab.training.callbacks import Callback
 from cifarlab.training.distributed import Placement, barrier, setup, teardown
 from cifarlab.training.freezing import freezing_callbacks
 from cifarlab.training.loop import Trainer, changed_keys
+from cifarlab.training.memory_fit import check_fits
 from cifarlab.training.sinks import build_sinks
 
 
@@ -70,16 +69,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def new_run_dir(recipe: Recipe) -> Path:
-    """runs/<name>, or runs/<name>-2, -3 ... when that folder already holds a run."""
-    base = Path(recipe.out_dir) / recipe.name
-    path, n = base, 1
-    while holds_files(path) or holder(path):  # holder: just claimed by another process, nothing written yet
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
-
-
 def build_model(recipe: Recipe, num_classes: int) -> nn.Module:
     options = dict(recipe.model.options)
     if recipe.model.weights:
@@ -91,11 +80,12 @@ def build_batches(recipe: Recipe, splits: Splits, place: Placement,
                   geometry: dict) -> tuple[BatchPipeline, Optional[BatchPipeline]]:
     """The training batches and, when there is a validation split, the validation batches, on the device."""
     t, device = recipe.train, place.device
-    common = dict(num_classes=splits.num_classes, mean=splits.mean, std=splits.std, channels_last=t.channels_last)
+    common = dict(num_classes=splits.num_classes, mean=splits.mean, std=splits.std, channels_last=t.channels_last,
+                  clahe=clahe_of(recipe.data))
     train = BatchPipeline(
         splits.train_images.to(device), splits.train_labels, batch_size=t.batch_size,
         augment=recipe.augment, label_smoothing=t.label_smoothing, seed=recipe.seed,
-        rank=place.rank, world_size=place.world_size, **common,
+        rank=place.rank, world_size=place.world_size, with_replacement=recipe.fewshot.with_replacement, **common,
     )
     val = None
     if len(splits.val_images):
@@ -128,7 +118,7 @@ def run_recipe(recipe: Recipe, resume: Optional[Path] = None, stop_after: Option
 
 def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, model, dataset, callbacks,
          allow_changed, held: contextlib.ExitStack) -> RunResult:
-    """The run itself; `held` keeps the run folder's lock (cifarlab.run_lock) until run_recipe returns."""
+    """The run itself; `held` keeps the run folder's lock (cifarlab.runs.lock) until run_recipe returns."""
     run_dir = Path(resume) if resume else new_run_dir(recipe)
     if place.world_size > 1 and not resume:
         run_dir = Path(recipe.out_dir) / recipe.name  # every rank must agree without looking at the disk
@@ -147,7 +137,7 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
     check_fits(recipe, len(splits.train_images), model, (splits.train_images.shape[1], side, side),
                extra_bytes=splits.train_images.numel() + splits.val_images.numel())
     if recipe.model.init == "airbench":
-        airbench_init_from_data(model, splits.train_images, splits.mean, splits.std, recipe.seed)
+        airbench_init_from_data(model, splits.train_images, splits.mean, splits.std, recipe.seed, clahe_of(recipe.data))
     train_batches, val_batches = build_batches(recipe, splits, place, evaluation_geometry(model, recipe))
     if recipe.optim.lr == "find":
         if not claimed:  # the range test writes its plot into the run folder
@@ -209,7 +199,7 @@ def _run(recipe: Recipe, place: Placement, resume, stop_after, progress_stream, 
 
 
 def _claim_new_run_dir(run_dir: Path, recipe: Recipe, place: Placement, held: contextlib.ExitStack) -> None:
-    """Create the new run's folder and hold it until the run ends (see cifarlab.run_lock).
+    """Create the new run's folder and hold it until the run ends (see cifarlab.runs.lock).
 
     Another run of the same recipe may have chosen the same folder at the same moment: then the one that
     holds it, or has written into it, keeps it, and this one stops before writing anything.
@@ -257,7 +247,13 @@ def _find_lr(recipe: Recipe, model: nn.Module, batches: BatchPipeline, place: Pl
     from cifarlab.training.lr_finder import lr_range_test
 
     found = lr_range_test(recipe, model, batches, place.device, run_dir if place.is_main else None)
-    return replace(recipe, optim=replace(recipe.optim, lr=float(f"{found:.3g}")))
+    lr_max = float(f"{found.lr_max:.3g}")
+    recipe = replace(recipe, optim=replace(recipe.optim, lr=lr_max))
+    if recipe.schedule.name != "onecycle":
+        return recipe
+    # One-Cycle starts at the found lower bound too ("LRMIN = FIND" in ERA's seed): peak / div_factor = lr_min.
+    div_factor = max(float(f"{lr_max / found.lr_min:.3g}"), 1.0)
+    return replace(recipe, schedule=replace(recipe.schedule, div_factor=div_factor))
 
 
 def final_evaluation(recipe: Recipe, trainer: Trainer, splits: Splits, run_dir: Path) -> Optional[dict]:
@@ -268,7 +264,7 @@ def final_evaluation(recipe: Recipe, trainer: Trainer, splits: Splits, run_dir: 
     if best.is_file():
         ckpt_io.load_model_state(model, ckpt_io.load_checkpoint(best)["model"], str(best))
         weights_label = "best checkpoint"
-    kw = dict(mean=splits.mean, std=splits.std, **evaluation_options(model, recipe))
+    settings = run_settings(model, recipe, splits.mean, splits.std)
     test = None
     evaluations = []
     if len(splits.val_images):
@@ -278,8 +274,8 @@ def final_evaluation(recipe: Recipe, trainer: Trainer, splits: Splits, run_dir: 
         if trainer.ema is not None:
             evaluations.append(("test_ema", trainer.ema.module, "EMA weights", splits.test_images, splits.test_labels))
     for split, evaluated, label, images, labels in evaluations:
-        result = evaluate_split(evaluated, images, labels, splits.classes, run_dir, split_name=split,
-                                model_label=label, **kw)
+        result = evaluate_split(evaluated, images, labels, splits.classes, run_dir, replace(settings, split=split),
+                                model_label=label)
         trainer.callbacks.call("on_eval", trainer, split, result)
         if split == "test":
             test = result
@@ -291,27 +287,15 @@ def final_evaluation(recipe: Recipe, trainer: Trainer, splits: Splits, run_dir: 
     return test
 
 
-def load_run_recipe(run_dir: Path, check_machine: bool = True) -> Recipe:
-    """The recipe a run folder holds; `check_machine=False` to evaluate a run made on another machine."""
-    path = Path(run_dir) / runs.RECIPE
-    if not path.is_file():
-        raise CifarlabError(f"{run_dir} is not a cifarlab run folder (no {runs.RECIPE}); give the folder a run wrote")
-    return load_recipe(path, check_machine=check_machine)
-
-
 def evaluate_saved(run_or_checkpoint: str | Path, split: str = "test", tta: Optional[str] = None) -> dict:
     """Evaluate a finished run's best checkpoint (or a given .pt) on `split`; refresh its report.md."""
     path = ckpt_io.resolve_checkpoint(run_or_checkpoint)
     run_dir = path.parent
     run = runs.load_run(path)  # refuses a folder that is not a run, naming the missing recipe.yaml
     recipe = run.recipe
-    splits = prepare_splits(recipe.data, recipe.seed)
-    if split == "val" and not len(splits.val_images):
-        raise CifarlabError(f"run {run_dir} has no validation split (data.val_size=0); use --split test")
-    model = run.model
-    images, labels = (splits.val_images, splits.val_labels) if split == "val" else (splits.test_images, splits.test_labels)
+    _, images, labels = split_images(recipe.data, recipe.seed, split, f"run {run_dir}")
+    settings = run_settings(run.model, recipe, run.mean, run.std, split=split, tta=tta)
     with allocator_setting(recipe.train.allocator):
-        result = evaluate_split(model, images, labels, run.classes, run_dir, mean=run.mean, std=run.std,
-                                split_name=split, model_label=path.name, **evaluation_options(model, recipe, tta))
+        result = evaluate_split(run.model, images, labels, run.classes, run_dir, settings, model_label=path.name)
     write_report(run_dir)
     return result

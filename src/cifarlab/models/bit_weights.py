@@ -9,11 +9,8 @@ the path the published checkpoints take.
 from __future__ import annotations
 
 import difflib
-import http.client
 import os
 import re
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import torch
 from torch import nn
 
 from cifarlab.atomic import atomic_path
+from cifarlab.download import DownloadFailed, download_file
 from cifarlab.errors import CifarlabError
 
 URL_BASE = "https://storage.googleapis.com/bit_models"
@@ -95,49 +93,16 @@ def official_file(name: str) -> Path:
     return path
 
 
-def _open_url(url: str):
-    # One seam for the transport, so that tests can stand in for the network.
-    return urllib.request.urlopen(url, timeout=60)
-
-
 def download(name: str, path: Path) -> None:
     """Fetch official checkpoint `name` to `path` with a progress bar; written atomically, size-checked."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
     url = f"{URL_BASE}/{name}.npz"
     try:
-        response = _open_url(url)
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        download_file(url, path, f"{name}.npz", expected_bytes=APPROX_MB[name] * 1_000_000,
+                      verify=lambda received: _check_size(name, received.size, f"the download from {url}"))
+    except DownloadFailed as exc:
         raise CifarlabError(
-            f"could not download {name} from {url} ({getattr(exc, 'reason', exc)}). Offline? Download "
-            f"{name}.npz (about {APPROX_MB[name]} MB) on a machine with internet and put it at {path}, "
-            f"or pass weights=<path of the .npz>.") from exc
-    length = response.headers.get("Content-Length")
-    total = int(length) if length else APPROX_MB[name] * 1_000_000
-    columns = (TextColumn(f"{name}.npz"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeRemainingColumn())
-    received = 0
-    with response, atomic_path(path) as tmp, open(tmp, "wb") as out, Progress(*columns) as progress:
-        task = progress.add_task("download", total=total)
-        try:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                received += len(chunk)
-                progress.update(task, advance=len(chunk))
-        except (OSError, http.client.HTTPException) as exc:
-            raise CifarlabError(f"download of {name} from {url} broke off after {received:,} bytes ({exc}); "
-                                f"run again, or put {name}.npz at {path} yourself.") from exc
-        if length and received != int(length):
-            raise CifarlabError(f"download of {name} from {url} is incomplete: got {received:,} of {int(length):,} "
-                                f"bytes; run again, or put {name}.npz at {path} yourself.")
-        _check_size(name, received, f"the download from {url}")
+            f"{exc}. Run again; or, offline, download {name}.npz (about {APPROX_MB[name]} MB) on a machine with "
+            f"internet and put it at {path}, or pass weights=<path of the .npz>.") from exc
 
 
 def _check_size(name: str, size: int, what: str) -> None:

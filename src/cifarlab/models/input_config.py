@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from cifarlab.errors import CifarlabError
 
 CIFAR_INPUT_SIZE = (3, 32, 32)
+_CLAHE_FIELDS = ("clahe_clip_limit", "clahe_grid")
 
 
 class TrainingGeometry(Protocol):
@@ -34,6 +35,11 @@ class InputConfig:
                     side (BiT HyperRule: resize 160, crop 128). None: the native size.
     interpolation   how images are resized.
     weights         what was loaded: an official name, a file, or None for random weights.
+    clahe_clip_limit, clahe_grid
+                    when set, the model was trained on CLAHE-equalised images (DL4DS's normalisation,
+                    `cifarlab.data.equalise`: the luma equalised with this contrast limit on a grid x
+                    grid tiling, before resizing and mean/std): equalise its inputs the same way.
+                    None: no equalisation (and every file written before these fields).
     """
 
     mean: tuple[float, ...] | None = None
@@ -43,10 +49,17 @@ class InputConfig:
     crop: int | None = None
     interpolation: str = "bilinear"
     weights: str | None = None
+    clahe_clip_limit: float | None = None
+    clahe_grid: int | None = None
 
     def to_json(self) -> str:
         """The config as one JSON object (the form stored in exported weight files)."""
-        return json.dumps(asdict(self), sort_keys=True)
+        values = asdict(self)
+        # Without CLAHE the file is written as before these fields existed, so earlier cifarlab versions read it.
+        for key in _CLAHE_FIELDS:
+            if values[key] is None:
+                del values[key]
+        return json.dumps(values, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> InputConfig:
@@ -73,7 +86,7 @@ def eval_geometry(input_config: InputConfig, augment: TrainingGeometry | None = 
     A recipe's own `augment.crop` / `augment.resize` win, because the weights were trained at
     that side; with `augment` None (a model on its own, such as an exported file) the model's
     config decides. Evaluation resizes whole images to the crop side: no random crop, no flip.
-    Pass the result to `evaluate_split(..., **geometry)`, or build the validation pipeline's
+    Pass the result to `cifarlab.evaluation.Preprocessing(mean, std, **geometry)`, or build the validation pipeline's
     `AugmentConfig(crop_padding=0, flip="none", **geometry)` when it is not empty.
     """
     source = augment if augment is not None else input_config

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cifarlab.errors import CifarlabError
-from cifarlab.models.registry import create
+from cifarlab.models.catalogue import create
 
 INSTALL = "pip install 'cifarlab[tune]'"
 UNLIMITED_DEPTH = 1_000  # torchinfo stops listing below its `depth`; no model nests this deep

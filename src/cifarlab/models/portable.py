@@ -2,7 +2,7 @@
 
 Besides the tensors, the file's metadata (strings, as safetensors requires) records the
 registered model name, the class count, the constructor options, the class names and the
-model's input config (mean/std, input size, evaluation geometry). Nothing in the file is
+model's input config (mean/std, CLAHE, input size, evaluation geometry). Nothing in the file is
 executed when it is read, unlike a pickled checkpoint.
 """
 
@@ -102,26 +102,11 @@ def read_header(path: str | os.PathLike) -> PortableHeader:
     )
 
 
-def load_portable(
-    path: str | os.PathLike, name: str | None, num_classes: int | None, options: dict[str, Any]
-) -> nn.Module:
-    """Build the model a portable file describes and load its weights.
-
-    `name` and `num_classes`, when given, must match the file; `options` override the
-    file's constructor options (dropout, say), and a change of shape is refused.
-    """
+def load_portable_weights(model: nn.Module, path: str | os.PathLike, header: PortableHeader,
+                          options: dict[str, Any]) -> nn.Module:
+    """Load a portable file's weights into `model` (built from its header) and give it the file's input config."""
     from safetensors.torch import load_file
 
-    from cifarlab.models.registry import create
-
-    header = read_header(path)
-    if (name is not None and name != header.model) or (num_classes is not None and num_classes != header.num_classes):
-        asked = f"{name or header.model} with {num_classes or header.num_classes} classes"
-        raise CifarlabError(
-            f"weights file {path} holds {header.model} with {header.num_classes} classes, not {asked}; "
-            f"create({header.model!r}, num_classes={header.num_classes}, weights=...) or leave name and num_classes out"
-        )
-    model = create(header.model, header.num_classes, **{**header.options, **options})
     try:
         model.load_state_dict(load_file(str(path)))
     except RuntimeError as exc:
@@ -131,4 +116,3 @@ def load_portable(
         ) from exc
     model.input_config = header.input_config.with_weights(str(path))
     return model
-

@@ -1,4 +1,4 @@
-"""ResNet-9 in the layout of the fast-CIFAR "DAWNBench" nets, as laid out by the ERA course.
+"""ResNet-9 in the layout of the fast-CIFAR "DAWNBench" nets, as the ERA seed's problem statement lays it out.
 
 He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", CVPR 2016 (arXiv:1512.03385);
 the nine-layer layout follows Page, "How to Train Your ResNet" (myrtle.ai, 2018).
@@ -9,10 +9,9 @@ the nine-layer layout follows Page, "How to Train Your ResNet" (myrtle.ai, 2018)
     layer3  X = conv3x3 512 -> maxpool 2 -> BN -> ReLU;  X + (conv-BN-ReLU -> conv-BN-ReLU at 512)(X)
     head    maxpool 4 -> flatten -> linear
 
-Convs have no bias (BN supplies it): 6,573,130 parameters for 10 classes. Two faults of the
-ERA code are fixed: every conv here owns its weights (the ERA code shared conv weights
-between layers), and the model returns logits with no softmax, because the cross-entropy
-loss applies log-softmax itself.
+Convs have no bias (BN supplies it): 6,573,130 parameters for 10 classes (the seed reports
+about 6573k). The statement ends in a SoftMax; the model returns logits instead, because the
+cross-entropy loss applies log-softmax itself.
 """
 
 from __future__ import annotations
@@ -76,5 +75,5 @@ class ResNet9(CifarModel):
 
 @register_model
 def resnet9(num_classes: int = 10, dropout: float = 0.0, activation: str = "relu") -> ResNet9:
-    """ResNet-9 (ERA layout, own weights per conv, logits out); `activation` replaces every ReLU."""
+    """ResNet-9 (ERA layout, logits out); `activation` replaces every ReLU."""
     return ResNet9(num_classes, dropout, activation)

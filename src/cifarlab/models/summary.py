@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cifarlab.errors import CifarlabError
-from cifarlab.models.registry import create, names
+from cifarlab.models.catalogue import create, names
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -84,13 +84,7 @@ def _check_name(timm, timm_name: str) -> None:
                             f"print(timm.list_models('resnet*'))\"` lists them.")
 
 
-def build_timm_cifar(timm_name: str, num_classes: int = 10, weights: str | None = None, head: str = "linear",
-                     head_hidden: int = 512, head_dropout: float = 0.0, drop_rate: float = 0.0,
-                     drop_path_rate: float = 0.0, drop_block_rate: float = 0.0, activation: str | None = None,
-                     stem_stride: int = 1) -> nn.Module:
-    """timm's `timm_name` with a 32x32 stem and a linear or MLP head of `num_classes` outputs, `weights` loaded."""
-    timm = _timm()
-    _check_name(timm, timm_name)
+def _check_head(head: str, head_dropout: float, stem_stride: int) -> None:
     if head not in ("linear", "mlp"):
         raise CifarlabError(f"model.options.head={head!r} is not a head; use linear or mlp")
     if head == "linear" and head_dropout:
@@ -98,15 +92,18 @@ def build_timm_cifar(timm_name: str, num_classes: int = 10, weights: str | None 
                             "model.options.drop_rate (dropout before the classifier), or set head: mlp")
     if stem_stride not in (1, 2):
         raise CifarlabError(f"model.options.stem_stride={stem_stride} is not possible; use 1 or 2")
-    options: dict[str, Any] = {"num_classes": num_classes, "drop_rate": drop_rate, "drop_path_rate": drop_path_rate}
-    if drop_block_rate:
-        options["drop_block_rate"] = drop_block_rate
-    if activation:
-        try:
-            options["act_layer"] = timm.layers.get_act_layer(activation)
-        except KeyError as exc:
-            raise CifarlabError(f"timm has no activation {activation!r}; use relu, silu, gelu, leaky_relu, "
-                                "mish or another timm activation name") from exc
+
+
+def _activation_layer(timm, activation: str):
+    try:
+        return timm.layers.get_act_layer(activation)
+    except KeyError as exc:
+        raise CifarlabError(f"timm has no activation {activation!r}; use relu, silu, gelu, leaky_relu, "
+                            "mish or another timm activation name") from exc
+
+
+def _create(timm, timm_name: str, options: dict[str, Any]) -> nn.Module:
+    """timm's network, refused with the reason when the options or its family do not fit."""
     try:
         model = timm.create_model(timm_name, pretrained=False, **options)
     except TypeError as exc:
@@ -116,6 +113,23 @@ def build_timm_cifar(timm_name: str, num_classes: int = 10, weights: str | None 
         raise CifarlabError(f"{PREFIX}{timm_name} is a timm {type(model).__name__}; cifarlab rebuilds the stem of "
                             f"{', '.join(FAMILIES)} families only: pick one of those (timm/resnet50, "
                             "timm/regnetx_002, timm/convnext_atto, ...)")
+    return model
+
+
+def build_timm_cifar(timm_name: str, num_classes: int = 10, weights: str | None = None, head: str = "linear",
+                     head_hidden: int = 512, head_dropout: float = 0.0, drop_rate: float = 0.0,
+                     drop_path_rate: float = 0.0, drop_block_rate: float = 0.0, activation: str | None = None,
+                     stem_stride: int = 1) -> nn.Module:
+    """timm's `timm_name` with a 32x32 stem and a linear or MLP head of `num_classes` outputs, `weights` loaded."""
+    timm = _timm()
+    _check_name(timm, timm_name)
+    _check_head(head, head_dropout, stem_stride)
+    options: dict[str, Any] = {"num_classes": num_classes, "drop_rate": drop_rate, "drop_path_rate": drop_path_rate}
+    if drop_block_rate:
+        options["drop_block_rate"] = drop_block_rate
+    if activation:
+        options["act_layer"] = _activation_layer(timm, activation)
+    model = _create(timm, timm_name, options)
     cfg = model.pretrained_cfg
     source = state = None
     if weights is not None:

@@ -2,12 +2,14 @@
 
 Santurkar, Tsipras, Ilyas, Madry, "How Does Batch Normalization Help Optimization?", NeurIPS 2018
 (arXiv:1805.11604) studied the loss landscape of VGG-A (configuration A of Simonyan and Zisserman,
-arXiv:1409.1556) with and without BatchNorm. This is the CIFAR form of that network used by the
-FDU course code: the eight VGG-11 3x3 convolutions (64, pool, 128, pool, 256 x2, pool, 512 x2, pool,
-512 x2, pool) take 32x32 to 1x1x512, then Linear 512-512, ReLU, Linear 512-512, ReLU, Linear
-512-classes. `vgg_a` has 9,750,922 parameters for 10 classes; `vgg_a_bn` puts BatchNorm between
-every convolution and its activation (9,756,426). Unlike `vgg11` (one linear layer), the
-three-layer classifier keeps the optimisation problem of the study.
+arXiv:1409.1556) with and without BatchNorm, the study seeds/002 ("BatchNorm") repeats. This is a
+CIFAR form of that network: the eight VGG-11 3x3 convolutions (64, pool, 128, pool, 256 x2, pool,
+512 x2, pool, 512 x2, pool) take 32x32 to 1x1x512, then Linear 512-512, ReLU, Linear 512-512, ReLU,
+Linear 512-classes: configuration A's three-layer classifier, its 4096 hidden units narrowed to the
+512 features a 32x32 image leaves (cifarlab's choice; the seed does not give the network).
+`vgg_a` has 9,750,922 parameters for 10 classes; `vgg_a_bn` puts BatchNorm between every
+convolution and its activation (9,756,426). Unlike `vgg11` (one linear layer), the three-layer
+classifier keeps the optimisation problem of the study.
 
 `width_multiplier` scales every width (convolutions and the hidden classifier layers) for
 CPU-sized studies; `activation` replaces every ReLU.

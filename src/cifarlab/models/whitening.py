@@ -7,6 +7,9 @@ features; frozen, it gives the next layers well-conditioned inputs from the firs
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -126,12 +129,15 @@ def init_airbench(model: nn.Module, images: torch.Tensor, eps: float = 5e-4) -> 
 
 
 def airbench_init_from_data(model: nn.Module, train_images: torch.Tensor, mean: tuple[float, ...],
-                            std: tuple[float, ...], seed: int, sample: int = 5000) -> None:
+                            std: tuple[float, ...], seed: int,
+                            equalise: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, sample: int = 5000) -> None:
     """`model.init: airbench`: identity 3x3 convs and a frozen whitening layer fitted to `sample`
-    training images (uint8), normalised as the model will see them."""
+    training images (uint8), prepared as the model will see them: `equalise` first when the run
+    equalises its images (`cifarlab.data.equalise.Clahe`), then normalised."""
     generator = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(train_images), generator=generator)[:sample]
-    images = train_images[pick].float().div_(255)
+    picked = train_images[pick]
+    images = (equalise(picked) if equalise is not None else picked).float().div_(255)
     mean_t = torch.tensor(mean).view(1, -1, 1, 1)
     std_t = torch.tensor(std).view(1, -1, 1, 1)
     init_airbench(model, (images - mean_t) / std_t)

@@ -7,8 +7,10 @@ order (the order of the `distortionNN` ids of submission files).
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -73,8 +75,12 @@ def corruption_generator(name: str, severity: int, seed: int) -> torch.Generator
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
 
 
-def corrupt(images: Tensor, name: str, severity: int, seed: int = 0) -> Tensor:
+def corrupt(images: Tensor, name: str, severity: int, seed: int = 0,
+            frost_photos: Optional[Sequence[Tensor]] = None) -> Tensor:
     """Corrupt uint8 images (N, 3, 32, 32) with corruption `name` at `severity` 1-5; uint8 out.
+
+    Frost crops the generated textures unless `frost_photos` (`textures.frost_photos(folder)`,
+    the published photographs) are given.
 
     The same images, name, severity and seed give the same result. Blocks of `BLOCK` images
     are corrupted in turn from one random stream, so a slice of the output equals the output
@@ -93,11 +99,14 @@ def corrupt(images: Tensor, name: str, severity: int, seed: int = 0) -> Tensor:
     if images.shape[0] == 0:
         return images.clone()
     generator = corruption_generator(name, severity, seed)
+    function = _FUNCTIONS[name]
+    if name == "frost" and frost_photos is not None:
+        function = functools.partial(weather.frost, photos=frost_photos)
     device = images.device
     images = images.cpu()  # the CPU generator's draws, and the Pillow ones, live there
     blocks = []
     for start in range(0, images.shape[0], BLOCK):
-        result = _FUNCTIONS[name](images[start : start + BLOCK].float() / 255, severity, generator)
+        result = function(images[start : start + BLOCK].float() / 255, severity, generator)
         # A small lift keeps values that are exact multiples of 1/255 on their own level.
         blocks.append(torch.floor(result.clamp(0, 1) * 255 + 1e-3).to(torch.uint8))
     return torch.cat(blocks).to(device)

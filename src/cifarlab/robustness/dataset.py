@@ -24,6 +24,7 @@ from cifarlab.robustness.corruptions import (
     check_corruption,
     corrupt,
 )
+from cifarlab.robustness.textures import frost_photos
 
 LABELS = "labels.npy"
 
@@ -68,13 +69,17 @@ def write_corrupted_set(
     corruptions: Iterable[str] = CORRUPTIONS,
     seed: int = 0,
     on_written: Optional[Callable[[Path], None]] = None,
+    frost_images: Optional[str | os.PathLike] = None,
 ) -> list[Path]:
     """Corrupt uint8 test images (N, 3, 32, 32) at every severity and write the published layout.
 
     Each file is written atomically once complete; `on_written(path)` is called after each.
-    Returns the paths written, labels.npy last.
+    `frost_images`: a folder holding the published frost photographs, which frost then crops
+    instead of the generated textures; checked before anything is written. Returns the paths
+    written, labels.npy last.
     """
     names = [check_corruption(name) for name in corruptions]
+    photos = frost_photos(frost_images) if frost_images is not None else None
     labels = torch.as_tensor(labels).long()
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
         raise CifarlabError(f"{images.shape[0]} images but labels of shape {tuple(labels.shape)}; give one per image")
@@ -84,7 +89,7 @@ def write_corrupted_set(
     # A folder this call creates is removed again if it fails or is stopped: no partial set that looks whole.
     with output_folder(out_dir, hint="pass another --out folder") as folder:
         for name in names:
-            stacked = torch.cat([corrupt(images, name, severity, seed) for severity in SEVERITIES])
+            stacked = torch.cat([corrupt(images, name, severity, seed, frost_photos=photos) for severity in SEVERITIES])
             written.append(_save_npy(folder / corruption_file(name), stacked.permute(0, 2, 3, 1).contiguous().numpy()))
             if on_written:
                 on_written(written[-1])

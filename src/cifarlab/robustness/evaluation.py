@@ -23,8 +23,7 @@ from cifarlab import runs
 from cifarlab.atomic import write_text
 from cifarlab.data import load_dataset
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluation import score_split, write_report
-from cifarlab.evaluation.run_options import evaluation_options
+from cifarlab.evaluation import run_settings, score_split, write_report
 from cifarlab.evaluation.tta import check_tta_mode
 from cifarlab.robustness import dataset
 from cifarlab.robustness.corruptions import (
@@ -81,8 +80,9 @@ def evaluate_robustness(
     defaults to the 15 of the benchmark (with `data`, those of them the folder holds, or its
     extra ones when it holds none of the 15); `limit` keeps
     N evenly spaced images of the clean test set and of each severity (`dataset.spaced_indices`);
-    `tta` defaults to the recipe's. The model runs on `device` (`auto`: the GPU if there is
-    one); corruptions are made on the CPU. `on_scored(name, severity, top1)` is called after
+    `tta` defaults to the recipe's. Every image is preprocessed as the run's test images are, a
+    corrupted one after its corruption (CLAHE too, when the run trained with it). The model runs on
+    `device` (`auto`: the GPU if there is one); corruptions are made on the CPU. `on_scored(name, severity, top1)` is called after
     each cell. Returns robustness.json's content.
     """
     run = runs.load_run(run_dir)
@@ -96,39 +96,21 @@ def _score_corruptions(run: runs.Run, data: Optional[str | os.PathLike], corrupt
     recipe = run.recipe
     tta = check_tta_mode(tta or recipe.eval.tta)
     severities = [check_severity(s) for s in severities]
-    if data is not None:
-        names = dataset.corruptions_in(data, corruptions)
-        # The benchmark's mCE averages its 15; the 4 extra count only when asked for or alone.
-        if not corruptions and any(name in BENCHMARK for name in names):
-            names = [name for name in names if name in BENCHMARK]
-    else:
-        names = [check_corruption(name) for name in (corruptions or BENCHMARK)]
+    names = _corruption_names(data, corruptions)
     model = run.model.to(pick_device(device))
-    classes = run.classes
-    test = load_dataset(recipe.data.dataset, recipe.data.root)
-    chosen = dataset.spaced_indices(len(test.test_labels), limit)
-    clean_images, clean_labels = test.test_images[chosen], test.test_labels[chosen]
-    labels = dataset.read_labels(data, limit) if data is not None else clean_labels
-    if labels.numel() and int(labels.max()) >= len(classes):
-        raise CifarlabError(f"{data} has labels up to {int(labels.max())} but the run's model has {len(classes)} "
-                            "classes; use the corrupted set of the run's own dataset")
-    # As the run's own test evaluation: its precision and memory format, so the clean top-1 is run.test's.
-    options = dict(mean=run.mean, std=run.std, **evaluation_options(model, recipe, tta))
-    clean = score_split(model, clean_images, clean_labels, classes, **options).summary
+    clean_images, clean_labels, labels = _clean_and_labels(run, data, limit)
+    # As the run's own test evaluation: its precision, memory format and preprocessing, so the clean top-1 is
+    # run.test's; a corrupted image is equalised after it is corrupted, as a deployed model would receive it.
+    settings = run_settings(model, recipe, run.mean, run.std, tta=tta)
+    clean = score_split(model, clean_images, clean_labels, run.classes, settings).summary
     accuracy: dict[str, dict[str, float]] = {}
     ece: dict[str, dict[str, float]] = {}
     pooled = {s: ([], []) for s in severities}
     for name in names:
         accuracy[name], ece[name] = {}, {}
         for severity in severities:
-            if data is not None:
-                images = dataset.read_corruption(data, name, severity, limit)
-            else:
-                images = corrupt(clean_images, name, severity, seed)
-            if images.shape[0] != labels.shape[0]:
-                raise CifarlabError(f"{data}/{dataset.corruption_file(name)} has {images.shape[0]} images per "
-                                    f"severity but {dataset.LABELS} has {labels.shape[0]}; write the set again")
-            scored = score_split(model, images, labels, classes, **options)
+            images = _corrupted(data, name, severity, limit, clean_images, seed, labels)
+            scored = score_split(model, images, labels, run.classes, settings)
             accuracy[name][str(severity)] = scored.summary["top1"]
             ece[name][str(severity)] = scored.summary["ece"]
             confidence, predicted = scored.probs.max(dim=1)
@@ -150,6 +132,41 @@ def _score_corruptions(run: runs.Run, data: Optional[str | os.PathLike], corrupt
         "ece_per_severity": {str(s): _ece(torch.cat(conf), torch.cat(hit)) for s, (conf, hit) in pooled.items()},
         **summarise(accuracy, clean["top1"]),
     }
+
+
+def _corruption_names(data: Optional[str | os.PathLike], corruptions: Optional[Sequence[str]]) -> list[str]:
+    """The corruptions to score: those asked for, else the benchmark's 15 (of those `data` holds)."""
+    if data is None:
+        return [check_corruption(name) for name in (corruptions or BENCHMARK)]
+    names = dataset.corruptions_in(data, corruptions)
+    # The benchmark's mCE averages its 15; the 4 extra count only when asked for or alone.
+    if not corruptions and any(name in BENCHMARK for name in names):
+        names = [name for name in names if name in BENCHMARK]
+    return names
+
+
+def _clean_and_labels(run: runs.Run, data: Optional[str | os.PathLike], limit: Optional[int]) -> tuple[Tensor, Tensor, Tensor]:
+    """The clean test images and labels kept (`limit`), and the labels of the corrupted images."""
+    test = load_dataset(run.recipe.data.dataset, run.recipe.data.root)
+    chosen = dataset.spaced_indices(len(test.test_labels), limit)
+    clean_images, clean_labels = test.test_images[chosen], test.test_labels[chosen]
+    labels = dataset.read_labels(data, limit) if data is not None else clean_labels
+    if labels.numel() and int(labels.max()) >= len(run.classes):
+        raise CifarlabError(f"{data} has labels up to {int(labels.max())} but the run's model has {len(run.classes)} "
+                            "classes; use the corrupted set of the run's own dataset")
+    return clean_images, clean_labels, labels
+
+
+def _corrupted(data: Optional[str | os.PathLike], name: str, severity: int, limit: Optional[int], clean_images: Tensor,
+               seed: int, labels: Tensor) -> Tensor:
+    """The uint8 images of one corruption and severity: read from `data`, else made here from the clean images."""
+    if data is None:
+        return corrupt(clean_images, name, severity, seed)
+    images = dataset.read_corruption(data, name, severity, limit)
+    if images.shape[0] != labels.shape[0]:
+        raise CifarlabError(f"{data}/{dataset.corruption_file(name)} has {images.shape[0]} images per "
+                            f"severity but {dataset.LABELS} has {labels.shape[0]}; write the set again")
+    return images
 
 
 def write_robustness(run_dir: str | os.PathLike, result: dict) -> list[Path]:

@@ -13,8 +13,6 @@ its numbering; a folder in the CIFAR-10-C layout numbers each corruption by its 
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from pathlib import Path
@@ -27,11 +25,11 @@ from cifarlab import runs
 from cifarlab.atomic import write_text
 from cifarlab.data import load_dataset
 from cifarlab.errors import CifarlabError
-from cifarlab.evaluation import predict
-from cifarlab.evaluation.run_options import evaluation_options
+from cifarlab.evaluation import EvalSettings, predict, run_settings
 from cifarlab.evaluation.tta import check_tta_mode
 from cifarlab.robustness.corruptions import CORRUPTIONS, SEVERITIES
 from cifarlab.robustness.dataset import corruption_file, read_stacked, spaced_indices
+from cifarlab.tables import csv_rows_text
 from cifarlab.training.allocator import allocator_setting
 from cifarlab.training.distributed import pick_device
 
@@ -68,19 +66,16 @@ def write_submission(run_dir: str | os.PathLike, data: str | os.PathLike, out: s
     run = runs.load_run(run_dir)
     tta = check_tta_mode(tta or run.recipe.eval.tta)
     model = run.model.to(pick_device(device))
-    # As the run's own test evaluation: its precision and memory format, so the labels are the ones it scored.
-    options = dict(mean=run.mean, std=run.std, **evaluation_options(model, run.recipe, tta))
+    # As the run's own test evaluation: its precision, memory format and preprocessing (CLAHE too, after
+    # any corruption), so the labels are the ones it scored.
+    settings = run_settings(model, run.recipe, run.mean, run.std, tta=tta)
     with allocator_setting(run.recipe.train.allocator):
-        rows = _predicted_rows(model, data, options, limit)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("id", "label"))
-    writer.writerows(rows)
-    write_text(out, buffer.getvalue())
+        rows = _predicted_rows(model, data, settings, limit)
+    write_text(out, csv_rows_text(("id", "label"), rows))
     return len(rows)
 
 
-def _predicted_rows(model: nn.Module, data: str | os.PathLike, options: dict, limit: Optional[int]) -> list[tuple[str, int]]:
+def _predicted_rows(model: nn.Module, data: str | os.PathLike, settings: EvalSettings, limit: Optional[int]) -> list[tuple[str, int]]:
     rows: list[tuple[str, int]] = []
     folder = Path(data)
     if folder.is_dir():
@@ -93,9 +88,9 @@ def _predicted_rows(model: nn.Module, data: str | os.PathLike, options: dict, li
             for severity in SEVERITIES:
                 images = read_stacked(path, severity, limit)
                 ids = [f"distortion{number:02d}_{severity}_{index}" for index in indexes]
-                rows += _rows(predict(model, images, **options), ids)
+                rows += _rows(predict(model, images, settings), ids)
     else:
         test = load_dataset(str(data)).test_images
         chosen = spaced_indices(len(test), limit)
-        rows = _rows(predict(model, test[chosen], **options), [str(index) for index in chosen.tolist()])
+        rows = _rows(predict(model, test[chosen], settings), [str(index) for index in chosen.tolist()])
     return rows

@@ -3,19 +3,26 @@
 The published frost corruption crops photographs of frost on glass shipped with the
 benchmark's code. cifarlab ships no photographs: `frost_textures` draws a fixed set of
 ice-crystal textures procedurally (mottled rime plus bright branching needles, tinted
-towards blue), the same on every machine. Their mean brightness (0.47 of full scale) is a
-choice, not measured against the photographs, and their structure differs: thin needles
-rather than the photographs' broad translucent patches.
+towards blue-green), the same on every machine. Their brightness, spread and tint are set so
+that the blend changes images as much as the photographs do at every severity (see
+`_BRIGHTNESS`); their structure differs: needles and rime rather than the photographs'
+broad translucent patches. Where a user has the photographs, `frost_photos` reads them and
+reduces them as the published code does.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
+from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 
+from cifarlab.errors import CifarlabError
 from cifarlab.robustness import filters
 
 
@@ -61,10 +68,22 @@ def plasma_fractal(count: int, size: int, decay: float, generator: torch.Generat
 FROST_TEXTURES = 6
 FROST_DRAWN = 5
 FROST_SIDE = 128
+# The published photographs, in the published code's order (hendrycks/robustness,
+# ImageNet-C/create_c/make_cifar_c.py); it draws only the first FROST_DRAWN.
+FROST_PHOTOS = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg")
+# The published code shrinks each photograph by 0.2 before cropping.
+FROST_PHOTO_STEP = 5
+_CROP_SIDE = 32
 _FROST_SEED = 1991
 _NEEDLES = 70
-_TINT = (0.86, 0.93, 1.0)  # white with a cold cast, red to blue
-_TARGET_MEAN = 0.47  # mean texture value, in [0, 1] units
+# Mean brightness of each texture, and the spread (standard deviation) of its values about it, in
+# [0, 1] units before the tint. Chosen so that the blend changes images by the published
+# photographs' mean absolute amount at every severity (within 3% on the images of
+# tests/robustness/published_changes.json); the shrunk photographs' own means run from 0.48 to 0.81.
+_BRIGHTNESS = (0.58, 0.64, 0.72, 0.80, 0.68, 0.66)
+_SPREAD = 0.15
+# Red to blue: the ratio of the photographs' mean channels (about 0.57, 0.66, 0.70), a cold cast.
+_TINT = (0.81, 0.93, 1.0)
 
 
 def _needle_layer(side: int, generator: torch.Generator) -> Tensor:
@@ -103,6 +122,43 @@ def frost_textures() -> Tensor:
         needles = _needle_layer(FROST_SIDE, generator)
         layers.append((0.55 * rime[index] + needles).clamp(0, 1))
     texture = filters.gaussian_blur(torch.stack(layers).unsqueeze(1), 0.5)
-    texture = (texture * (_TARGET_MEAN / texture.mean(dim=(1, 2, 3), keepdim=True))).clamp(0, 1)
-    tint = torch.tensor(_TINT).view(1, 3, 1, 1)
-    return texture * tint
+    mean = texture.mean(dim=(1, 2, 3), keepdim=True)
+    spread = texture.std(dim=(1, 2, 3), keepdim=True)
+    brightness = torch.tensor(_BRIGHTNESS).view(-1, 1, 1, 1)
+    texture = (brightness + (texture - mean) / spread * _SPREAD).clamp(0, 1)
+    return texture * torch.tensor(_TINT).view(1, 3, 1, 1)
+
+
+def frost_photos(folder: str | os.PathLike) -> tuple[Tensor, ...]:
+    """The published frost photographs in `folder`, shrunk as the published code shrinks them.
+
+    Returns the first FROST_DRAWN of FROST_PHOTOS (the ones it draws) as float (3, H, W) in
+    [0, 1]; a folder missing any of them, or holding an unreadable or too small one, is a
+    CifarlabError naming the files it needs.
+    """
+    folder = Path(folder)
+    needed = FROST_PHOTOS[:FROST_DRAWN]
+    missing = [name for name in needed if not (folder / name).is_file()]
+    if missing:
+        raise CifarlabError(
+            f"frost image folder {folder} has no {', '.join(missing)}; it needs the published CIFAR-10-C frost "
+            f"images {', '.join(needed)} (from hendrycks/robustness, ImageNet-C/create_c), or leave out "
+            "--frost-images to use the generated frost texture")
+    return tuple(_shrunk_photo(folder / name) for name in needed)
+
+
+def _shrunk_photo(path: Path) -> Tensor:
+    try:
+        with Image.open(path) as photo:
+            pixels = np.asarray(photo.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise CifarlabError(f"{path} is not a readable image ({exc}); copy the published frost image again") from exc
+    # The published code shrinks with OpenCV's bilinear resize by 0.2. With its half-pixel centres,
+    # output pixel i sits exactly on input pixel 5 * i + 2, so the shrink is that sampling (checked
+    # against OpenCV on the six published photographs: identical).
+    shrunk = pixels[FROST_PHOTO_STEP // 2 :: FROST_PHOTO_STEP, FROST_PHOTO_STEP // 2 :: FROST_PHOTO_STEP]
+    if min(shrunk.shape[:2]) <= _CROP_SIDE:
+        raise CifarlabError(f"{path} is {pixels.shape[1]}x{pixels.shape[0]}, {shrunk.shape[1]}x{shrunk.shape[0]} "
+                            f"once shrunk by 0.2, too small for {_CROP_SIDE}x{_CROP_SIDE} crops; use the published "
+                            "frost image")
+    return torch.from_numpy(shrunk.copy()).permute(2, 0, 1).float() / 255

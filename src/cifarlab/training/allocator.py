@@ -20,7 +20,7 @@ batches of 500-1000 images and several TTA views): `cifarlab eval`, `predict`, `
 The cost: memory a run frees stays in the process while it trains (its resident size stays near its
 peak), so `allocator_setting` hands the free heap back with `malloc_trim` when the work ends: a
 notebook or a few-shot sweep that trains run after run in one process does not hold the largest
-run's memory, and the next run's memory check (`cifarlab.resources`) sees it free. The settings are
+run's memory, and the next run's memory check (`cifarlab.training.memory_fit`) sees it free. The settings are
 process-wide and cannot be switched back to glibc's adaptive defaults once set.
 """
 

@@ -22,12 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from pathlib import Path
+from typing import Any, Optional, Protocol
 
 import torch
+from torch import nn
 
-if TYPE_CHECKING:  # the Trainer imports this module; only type checkers need the reverse
-    from cifarlab.training.loop import Trainer
+from cifarlab.config.recipe import Recipe
+from cifarlab.data.pipeline import BatchPipeline
+from cifarlab.training.averaging import ModelEMA
+from cifarlab.training.distributed import Placement
+from cifarlab.training.metrics_window import MetricsWindow
 
 
 @dataclass
@@ -41,6 +46,25 @@ class StepOutput:
     logits: torch.Tensor  # detached; of the last micro-batch when train.accumulate > 1
     loss: torch.Tensor  # detached mean loss of the step
     lr: float
+
+
+class Trainer(Protocol):
+    """What a callback sees of the trainer running it (`cifarlab.training.loop.Trainer` is one).
+
+    A Protocol rather than the class itself, so that callbacks and the loop do not import each other.
+    """
+
+    recipe: Recipe
+    model: nn.Module
+    run_dir: Optional[Path]  # None for a Trainer without a run folder (a study's training)
+    place: Placement
+    stop_requested: bool  # set True to end the run after the current step, as Ctrl-C does
+    steps_per_epoch: int
+    total_steps: int
+    ema: Optional[ModelEMA]
+    progress: Any  # cifarlab.training.loop.Progress: steps and epochs done
+    window: MetricsWindow  # the step records not yet logged
+    train_batches: BatchPipeline
 
 
 class Callback:

@@ -12,16 +12,11 @@ new images while frozen.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import nn
 
 from cifarlab.config.recipe import ModelConfig
 from cifarlab.errors import CifarlabError
-from cifarlab.training.callbacks import Callback
-
-if TYPE_CHECKING:
-    from cifarlab.training.loop import Trainer
+from cifarlab.training.callbacks import Callback, StepOutput, Trainer
 
 
 def head_parameters(model: nn.Module, purpose: str) -> set[int]:
@@ -101,7 +96,7 @@ class WhitenBiasFreezing(Callback):
             raise CifarlabError("model.whiten_bias_epochs trains in one process only; run it without torchrun")
         self._freeze_if_due(trainer, start_step)  # a resumed run starts in the state its step calls for
 
-    def on_step(self, trainer: Trainer, step) -> None:
+    def on_step(self, trainer: Trainer, step: StepOutput) -> None:
         self._freeze_if_due(trainer, trainer.progress.step)
 
 

@@ -5,12 +5,16 @@ Trainer receives its model and batches ready-made (see `cifarlab.experiments.run
 `cifarlab.training.step.training_step`; everything that watches the run (console, metrics files,
 TensorBoard, analyses) is a callback. Hot path rules: metrics stay on the device between log
 points, and nothing calls `.item()` per step.
+
+A study that trains without a run of its own (the BatchNorm study, a pruned model's fine-tuning)
+uses the same Trainer with `run_dir=None`: nothing is written. `FixedBatches` replays batches made
+up front where a `BatchPipeline` is not wanted.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -21,10 +25,11 @@ from torch import nn
 
 from cifarlab import runs
 from cifarlab.config import recipe_to_dict
+from cifarlab.config.flatten import differing_keys, recipe_values, without
 from cifarlab.config.recipe import Recipe
-from cifarlab.data.pipeline import BatchPipeline
+from cifarlab.data.pipeline import Batch, BatchPipeline
 from cifarlab.errors import CifarlabError
-from cifarlab.training import checkpoint as ckpt_io
+from cifarlab.runs import checkpoint as ckpt_io
 from cifarlab.training.averaging import Lookahead, ModelEMA
 from cifarlab.training.callbacks import Callback, CallbackList, StepOutput
 from cifarlab.training.distributed import Placement
@@ -44,23 +49,16 @@ _NOT_TRAINING_KEYS = ("train.allocator",)
 def training_values(recipe: Recipe) -> dict:
     """Every recipe value the training depends on, flattened to dotted keys (not the run's name,
     folder, logging or evaluation): a checkpoint keeps them so a resume can name what changed."""
-    flat: dict = {}
-
-    def walk(value, prefix: str) -> None:
-        if isinstance(value, dict) and value and not prefix.endswith("options"):
-            for key, inner in value.items():
-                walk(inner, f"{prefix}.{key}" if prefix else key)
-        else:
-            flat[prefix] = value
-
-    walk({k: v for k, v in recipe_to_dict(recipe).items() if k not in _NOT_TRAINING}, "")
-    return {key: value for key, value in flat.items() if key not in _NOT_TRAINING_KEYS}
+    return without(recipe_values(recipe), (*_NOT_TRAINING, *_NOT_TRAINING_KEYS))
 
 
 def changed_keys(saved: dict, recipe: Recipe) -> list[str]:
-    """Dotted keys whose training value differs between a checkpoint and `recipe`."""
-    now = training_values(recipe)
-    return sorted(key for key in set(saved) | set(now) if saved.get(key) != now.get(key))
+    """Dotted keys whose training value differs between a checkpoint and `recipe`.
+
+    A checkpoint written before options were flattened holds `model.options` as one mapping: the
+    diff flattens it too, so such a run resumes as before.
+    """
+    return differing_keys(saved, training_values(recipe), ignore=(*_NOT_TRAINING, *_NOT_TRAINING_KEYS))
 
 
 @dataclass
@@ -71,13 +69,35 @@ class Progress:
     finished: bool = False  # end-of-run work (lookahead's last update) done
 
 
-class Trainer:
-    """Holds a run's model, optimiser, schedule and batches; `fit()` trains to the end."""
+@dataclass
+class FixedBatches:
+    """Batches made up front, replayed in the same order every epoch: a Trainer's training batches
+    for a hand-made stream (a test's, a notebook's) instead of a `BatchPipeline`."""
 
-    def __init__(self, recipe: Recipe, model: nn.Module, train_batches: BatchPipeline,
-                 val_batches: Optional[BatchPipeline], placement: Placement, run_dir: Path,
+    batches: Sequence[Batch]
+    num_classes: int
+    mean: tuple[float, ...] = ()  # the normalisation the batches carry, as a checkpoint records it
+    std: tuple[float, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        return iter(self.batches[start:])
+
+
+class Trainer:
+    """Holds a run's model, optimiser, schedule and batches; `fit()` trains to the end.
+
+    `run_dir=None` trains without a run folder: no checkpoint is written (a study's training that
+    keeps its results in memory).
+    """
+
+    def __init__(self, recipe: Recipe, model: nn.Module, train_batches: BatchPipeline | FixedBatches,
+                 val_batches: Optional[BatchPipeline], placement: Placement, run_dir: Optional[Path],
                  callbacks: Iterable[Callback] = (), classes: Optional[list[str]] = None):
-        self.recipe, self.place, self.run_dir = recipe, placement, Path(run_dir)
+        self.recipe, self.place = recipe, placement
+        self.run_dir = Path(run_dir) if run_dir is not None else None
         self.train_batches, self.val_batches = train_batches, val_batches
         self.callbacks = CallbackList(callbacks)
         self.classes = list(classes) if classes is not None else [str(i) for i in range(train_batches.num_classes)]
@@ -138,7 +158,7 @@ class Trainer:
         )
 
     def save(self, name: str) -> None:
-        if self.place.is_main:
+        if self.place.is_main and self.run_dir is not None:
             ckpt_io.save_checkpoint(self.run_dir / name, **self.state())
 
     def load_state(self, state: dict, source: str) -> None:
@@ -218,8 +238,9 @@ class Trainer:
     def _check_finite(self) -> None:
         bad = self.window.first_nonfinite()
         if bad is not None:
-            last = self.run_dir / runs.LAST
-            kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written before it"
+            last = self.run_dir / runs.LAST if self.run_dir is not None else None
+            kept = (f"the last good checkpoint is {last}" if last is not None and last.is_file()
+                    else "no checkpoint was written before it")
             raise CifarlabError(
                 f"the loss became NaN or infinite at step {bad}; {kept}. "
                 "Lower optim.lr, add train.grad_clip, or use train.precision=fp32"

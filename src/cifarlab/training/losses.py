@@ -3,7 +3,7 @@
 Targets are class indices (B,) or soft targets (B, C) that already sum to one (MixUp, CutMix and
 label smoothing made in the pipeline). Cross-entropy takes both as they are; the regression-style
 losses (MSE, Huber, BCE) compare the logits with one-hot targets, smoothed the same way, so every
-loss can be swapped into any recipe (the FDU loss study compares exactly these).
+loss can be swapped into any recipe (configs/fdu/studies/loss.yaml compares them).
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ def _on_one_hot(label_smoothing: float, compare: Callable[[torch.Tensor, torch.T
 
 @register_loss("mse")
 def mse(label_smoothing: float) -> LossFn:
-    # Mean over classes as well as images, as nn.MSELoss does: the scale FDU's study used.
+    # Mean over classes as well as images, nn.MSELoss's default reduction (cifarlab's choice: the seed's
+    # criterion study does not give its scale).
     return _on_one_hot(label_smoothing, F.mse_loss)
 
 

@@ -54,7 +54,7 @@ class LrSchedule:
         if name == "cosine":
             warm = c.warmup_epochs * spe
             if step < warm:
-                return (step + 1) / warm
+                return self._warmup(step)
             frac = (step - warm) / max(self.total_steps - warm, 1)
             floor = c.min_lr / self.peak_lr if self.peak_lr > 0 else 0.0
             return _anneal(1.0, floor, frac, "cos")
@@ -67,8 +67,14 @@ class LrSchedule:
         raise CifarlabError(f"unknown schedule {name!r}")
 
     def _warmup(self, step: int) -> float:
+        """Linear from warmup_start_lr to the peak over warmup_epochs; step 0 already takes the first increment,
+        so with the default start of 0 no step is wasted at lr 0."""
         warm = self.cfg.warmup_epochs * self.steps_per_epoch
-        return min(1.0, (step + 1) / warm) if warm > 0 else 1.0
+        if warm <= 0:
+            return 1.0
+        rise = min(1.0, (step + 1) / warm)
+        start = self.cfg.warmup_start_lr / self.peak_lr if self.peak_lr > 0 else 0.0
+        return rise if start == 0 else start + (1.0 - start) * rise
 
     def _onecycle(self, step: int) -> float:
         # As torch's OneCycleLR with three_phase=False: rise to the peak, then anneal to the floor.

@@ -16,6 +16,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from cifarlab.config.validate import fp16_refusal
 from cifarlab.errors import CifarlabError
 from cifarlab.training.averaging import Lookahead, ModelEMA
 from cifarlab.training.losses import LossFn
@@ -47,9 +48,14 @@ def autocast_for(device: torch.device, precision: str):
     precision = resolve_precision(precision, device)
     if precision == "fp32":
         return nullcontext()
-    if precision == "fp16" and device.type != "cuda":
-        raise CifarlabError("train.precision=fp16 needs a CUDA GPU; use bf16 or fp32 on the CPU")
+    check_precision(precision, device)
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse fp16 off a CUDA GPU: torch's loss scaling and fast fp16 kernels are CUDA's."""
+    if precision == "fp16" and device.type != "cuda":
+        raise CifarlabError(fp16_refusal(str(device)))
 
 
 @dataclass
@@ -72,6 +78,7 @@ class Optimisation:
     def __post_init__(self):
         if self.forward is None:
             self.forward = self.model
+        check_precision(self.precision, self.device)  # before a run writes anything (train.device=auto on a CPU)
 
 
 @dataclass

@@ -5,10 +5,7 @@ every op, its parameters and ranges); `augment.policy` adds a whole policy. The 
 `build_heavy(augment)` once and the result on every batch with the batch's seeded generator.
 """
 
-from cifarlab.data.augment.augmix import augmix_js, jensen_shannon
-from cifarlab.data.augment.heavy import HeavyAugment, build_heavy
-from cifarlab.data.augment.ops import apply_op
-from cifarlab.data.augment.spec import (
+from cifarlab.config.augment_ops import (
            OP_HELP,
            OPS,
            POLICIES,
@@ -16,6 +13,9 @@ from cifarlab.data.augment.spec import (
            check_augment,
            check_ops,
 )
+from cifarlab.data.augment.augmix import augmix_js, jensen_shannon
+from cifarlab.data.augment.heavy import HeavyAugment, build_heavy
+from cifarlab.data.augment.ops import apply_op
 
 __all__ = ["HeavyAugment", "build_heavy", "apply_op", "augmix_js", "jensen_shannon", "OPS", "OP_HELP",
            "POLICIES", "OpSetting", "check_ops", "check_augment"]

@@ -10,10 +10,10 @@ from typing import Any, Optional
 
 import torch
 
+from cifarlab.config.augment_ops import OpSetting, check_augment, check_ops
 from cifarlab.data.augment.augmix import VIEWS, augmix
 from cifarlab.data.augment.ops import apply_op
 from cifarlab.data.augment.policies import rand_augment, trivial_augment
-from cifarlab.data.augment.spec import OpSetting, check_augment, check_ops
 
 
 class HeavyAugment:

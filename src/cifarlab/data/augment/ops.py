@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 import torch
 
+from cifarlab.config.augment_ops import OpSetting
 from cifarlab.data.augment import colour, geometry
 from cifarlab.data.augment.clahe import clahe
 from cifarlab.data.augment.erasing import random_erasing
 from cifarlab.data.augment.geometry import uniform
 from cifarlab.data.augment.jpeg import jpeg
 from cifarlab.data.augment.noise import gaussian_noise
-from cifarlab.data.augment.spec import OpSetting
 
 OpFn = Callable[[torch.Tensor, dict, torch.Generator], torch.Tensor]
 

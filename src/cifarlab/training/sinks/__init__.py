@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from cifarlab.errors import CifarlabError
+from cifarlab.runs import METRICS, TENSORBOARD
 from cifarlab.training.callbacks import Callback
 from cifarlab.training.sinks.console import ConsoleProgress
 from cifarlab.training.sinks.csv_table import METRICS_CSV, CsvSink
@@ -36,8 +37,6 @@ def build_sinks(names: list[str], run_dir: Path, description: str, stream: Optio
     `tracking_uri` is MLflow's store and `project` the W&B project and MLflow experiment. A sink whose
     package is missing fails here, before any training.
     """
-    from cifarlab.runs import METRICS, TENSORBOARD
-
     run_dir = Path(run_dir)
     unknown = [name for name in names if name not in SINK_NAMES]
     if unknown:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from cifarlab.atomic import write_text
+from cifarlab.runs import read_metrics
 from cifarlab.training.callbacks import Callback
 
 
@@ -46,7 +47,5 @@ def lines_up_to(path: Path, step: int) -> list[str]:
     """The lines of a metrics.jsonl whose record is at or before `step`, read by the one tolerant reader
     (`cifarlab.runs.read_metrics`: a last line cut short by a crash is dropped, a damaged line elsewhere is
     an error naming it). Records are written back as this sink writes them, so the text is unchanged."""
-    from cifarlab.runs import read_metrics  # runs reads checkpoints and models: imported only on resume
-
     return [json.dumps(record) for record in read_metrics(path)
             if isinstance(record.get("step"), (int, float)) and record["step"] <= step]

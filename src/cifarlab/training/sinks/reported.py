@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any, Union
 
+from cifarlab.config.flatten import flatten
+
 ParamValue = Union[str, int, float, bool]
 
 # Scores of a final evaluation that trackers show; the rest of eval_<split>.json stays in the file.
@@ -52,21 +54,13 @@ def recipe_params(recipe: Any) -> dict[str, ParamValue]:
 
     Lists become their JSON text and None the word "None", which every tracker accepts as a value.
     """
-    params: dict[str, ParamValue] = {}
-    _flatten(dataclasses.asdict(recipe), "", params)
-    return params
+    return {key: _param_value(value) for key, value in flatten(dataclasses.asdict(recipe)).items()}
 
 
-def _flatten(value: Any, prefix: str, params: dict[str, ParamValue]) -> None:
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            _flatten(inner, f"{prefix}{key}.", params)
-    elif isinstance(value, (bool, int, float, str)):
-        params[prefix[:-1]] = value
-    elif value is None:
-        params[prefix[:-1]] = "None"
-    else:
-        params[prefix[:-1]] = json.dumps(value)
+def _param_value(value: Any) -> ParamValue:
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return "None" if value is None else json.dumps(value)
 
 
 def report_images(run_dir: Path) -> list[Path]:

@@ -1,0 +1,1 @@
+"""What cifarlab needs to know of the machine: cores, running trainings, live processes."""
