@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 SHARED_DATA := $(abspath ../shared/data)
 export CIFARLAB_DATA ?= $(if $(wildcard $(SHARED_DATA)/cifar10.zip),$(SHARED_DATA),)
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench docs docs-serve clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ test: install
 
 bench: install
 	$(PY) bench/pipeline.py
+
+# The documentation site in site/; --strict makes a broken link, a page missing from the nav or a bad
+# API reference an error. The reference pages are made from the code by docs/gen_reference.py.
+docs: install
+	$(VENV)/bin/mkdocs build --strict
+
+docs-serve: install
+	$(VENV)/bin/mkdocs serve
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,67 +1,76 @@
-"""Every command line in the README's command blocks parses and names recipes, studies and sweeps that exist.
+"""The README stays a short manual whose commands, links and figures all work.
 
-The commands themselves run for real in the tests of each verb; this checks the README's own spelling of
-them, from a folder outside the checkout (as after `pip install`), so that a renamed option or recipe, or a
-verb that resolves names differently from `cifarlab train`, cannot leave a documented command broken.
+Its shell and Python blocks and inline commands are checked with every docs page in tests/docs/test_code_blocks.py
+(parsed by the CLI and their recipes resolved; the commands run for real in the tests of each verb); here, what
+is the README's own: its length, the tour, the seeds link on its first screen, and links that lead somewhere.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from pathlib import Path
 
 import pytest
 
-from cifarlab.cli import build_parser
-from cifarlab.cli.words import is_override
-from cifarlab.config import load_recipe
-from cifarlab.studies.lockstep import read_study
-from cifarlab.sweeps.grid_sweep import sweep_spec
+from tests.docs.pages import README, ROOT, SHELL, blocks, check_command, cifarlab_argv, inline_commands, shell_lines
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-PLACEHOLDERS = ("OLD.pt", "RUN_A", "RUN_B")  # commands that name the reader's own files
-VERB_MENTIONS = {"cifarlab sweep --launcher slurm"}
+FIRST_SCREEN = 25  # lines a reader sees before scrolling
 
 
 def readme_commands() -> list[str]:
-    """The README's `cifarlab ...` commands: indented lines (trailing comments removed) and inline ones in
-    backticks, less those with a placeholder (RUN, FILE, SECTION, `...`) for the reader to fill in."""
+    """The README's `cifarlab ...` commands: the lines of its shell blocks and the inline ones in backticks."""
+    lines = [line for block in blocks(README) if block.lang in SHELL and not block.marker for line in shell_lines(block)]
+    return sorted(set(lines) | set(inline_commands(README)))
+
+
+def test_the_readme_is_a_manual_of_at_most_200_lines():
+    assert len(README.read_text().splitlines()) <= 200
+
+
+def test_the_readme_tours_ten_commands_and_names_the_two_setup_commands():
     text = README.read_text()
-    commands = [re.sub(r"\s+#\s.*$", "", line.strip()) for line in text.splitlines()
-                if line.startswith("    cifarlab ")]
-    # Inline: `cifarlab VERB` alone (or `cifarlab sweep --launcher slurm`) names a verb in prose; a command has more.
-    inline = [" ".join(match.split()) for match in re.findall(r"`(cifarlab [^`]+)`", text)]
-    commands += [c for c in inline if len(c.split()) > 2 and c not in VERB_MENTIONS]
-    placeholder = re.compile(r"\b[A-Z][A-Z_]+\b|\.\.\.|\[")
-    return sorted({c for c in commands if not placeholder.search(c.replace("BiT-M-R50x1", ""))
-                   and not any(word in c for word in PLACEHOLDERS)})
+    tour_line = text[:text.index("## A tour in ten commands")].count("\n") + 1
+    tour = next(b for b in blocks(README) if b.lang in SHELL and b.line > tour_line)
+    assert len(shell_lines(tour)) == 10
+    setup = [b for b in blocks(README) if b.lang in SHELL and "make demo" in b.body]
+    assert setup and shell_lines(setup[0]) == ["make demo", "make test"]
 
 
-def test_the_readme_has_command_blocks():
-    commands = readme_commands()
-    assert len(commands) > 30 and "cifarlab train configs/quick.yaml" in commands
+def test_the_first_screen_links_the_seeds_page():
+    first = "\n".join(README.read_text().splitlines()[:FIRST_SCREEN])
+    assert "(docs/seeds.md)" in first
+
+
+def test_the_layout_section_is_kept():
+    assert "\n## Layout\n" in README.read_text()
+
+
+def _slug(heading: str) -> str:
+    """The id mkdocs gives a heading: lower case, punctuation dropped, spaces to dashes."""
+    return re.sub(r"[\s]+", "-", re.sub(r"[^\w\s-]", "", heading).strip().lower())
+
+
+LINKS = sorted(set(re.findall(r"\]\(([^)\s]+)\)", README.read_text())))
+
+
+@pytest.mark.parametrize("link", [link for link in LINKS if "://" not in link])
+def test_a_readme_link_leads_to_a_file_and_heading_that_exist(link):
+    path, _, anchor = link.partition("#")
+    target = ROOT / path
+    assert target.exists(), f"README links {link}, which is not in the repository"
+    if anchor:
+        headings = [_slug(h) for h in re.findall(r"^#+\s+(.*)$", target.read_text(), re.M)]
+        assert anchor in headings, f"README links {link}; {path} has no heading with that id"
 
 
 @pytest.mark.parametrize("command", readme_commands())
 def test_a_readme_command_parses_and_its_recipe_resolves(command, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # outside the checkout: `configs/...` must resolve to the shipped files
-    argv = shlex.split(command)[1:]
-    try:
-        args, extra = build_parser().parse_known_args(argv)
-    except SystemExit as exit_:
-        assert exit_.code == 0 and argv == ["--version"], command
-        return
-    assert all(is_override(word) for word in extra), command
-    overrides = list(getattr(args, "overrides", []) or []) + extra
-    if args.verb == "train" and args.recipe:
-        load_recipe(args.recipe, overrides)
-    elif args.verb == "sweep":
-        spec = sweep_spec(args.recipe, args.grid or [], overrides)
-        assert spec.recipe.is_file()
-    elif args.verb == "fewshot":
-        load_recipe(args.recipe or "bit_fewshot", overrides)
-    elif args.verb == "compare":
-        read_study(args.study)
-    elif args.verb == "data" and args.action == "augment-grid":
-        load_recipe(args.name, overrides, check_machine=False)
+    argv = cifarlab_argv(command)
+    assert argv is not None, command
+    check_command(argv)
+
+
+def test_the_readme_figure_exists():
+    figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README.read_text())
+    assert figures and all((ROOT / figure).is_file() and Path(figure).parts[:2] == ("docs", "figures") for figure in figures)

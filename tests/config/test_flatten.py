@@ -48,3 +48,11 @@ def test_flatten_descends_every_mapping_and_empty_options_are_unset():
     assert differing_keys({"x": 1}, {"y": None}) == ["x", "y"]
     assert differing_keys({"log": {"sinks": ["a"]}, "seed": 1}, {"log": {"sinks": ["b"]}, "seed": 2}, ignore=["log"]) == ["seed"]
     assert "log.sinks" not in without(recipe_values(recipe_from_dict(BASE, source="test")), ["log"])
+
+
+def test_a_key_added_after_a_checkpoint_is_no_change_while_it_keeps_its_default():
+    recipe = recipe_from_dict(BASE, source="test")
+    older = {key: value for key, value in training_values(recipe).items() if key != "augment.flip_p"}
+    assert changed_keys(older, recipe) == []
+    flipped = replace(recipe, augment=replace(recipe.augment, flip="random", flip_p=0.25))
+    assert "augment.flip_p" in changed_keys(older, flipped)

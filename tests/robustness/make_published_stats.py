@@ -16,9 +16,10 @@ Two steps, in two environments:
     python tests/robustness/make_published_stats.py stats --published /tmp/cifar_c_ref/make_cifar_c.py \
         --images /tmp/cifar_c_ref/images.npy --out tests/robustness/published_changes.json
 
-Step 2 runs the published corruption functions unchanged, with three shims for library
-versions newer than the code: scikit-image's `gaussian(multichannel=True)` becomes
-`channel_axis=-1`, and `random_noise` draws from numpy's global generator so a seed fixes it.
+Step 2 runs the published corruption functions unchanged (the script's top-level definitions,
+without its torch/torchvision data loading and its loop over the data set), with two shims for library versions
+newer than the code: scikit-image's `gaussian(multichannel=True)` becomes `channel_axis=-1`,
+and `random_noise` draws from numpy's global generator so a seed fixes it.
 The frost photographs must lie beside make_cifar_c.py, where it reads them. Each random
 corruption is run `DRAWS` times with numpy seeds 0, 1, ... and the mean change averaged, so
 the table holds the expected change on these images rather than one draw's.
@@ -27,9 +28,11 @@ the table holds the expected change on these images rather than one draw's.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -39,20 +42,16 @@ import numpy as np
 IMAGE_SEED = 0
 COUNT = 128
 DRAWS = 4
-# cifarlab's corruption names against the published function names.
-NAMES = {
-    "gaussian_noise": "gaussian_noise", "shot_noise": "shot_noise", "impulse_noise": "impulse_noise",
-    "defocus_blur": "defocus_blur", "glass_blur": "glass_blur", "motion_blur": "motion_blur",
-    "zoom_blur": "zoom_blur", "snow": "snow", "frost": "frost", "fog": "fog", "brightness": "brightness",
-    "contrast": "contrast", "elastic_transform": "elastic_transform", "pixelate": "pixelate",
-    "jpeg_compression": "jpeg_compression", "speckle_noise": "speckle_noise", "gaussian_blur": "gaussian_blur",
-    "spatter": "spatter", "saturate": "saturate",
-}
+# cifarlab's corruptions in its order; the published functions carry the same names.
+CORRUPTIONS = (
+    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
+    "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+    "speckle_noise", "gaussian_blur", "spatter", "saturate",
+)
 DETERMINISTIC = {"defocus_blur", "zoom_blur", "gaussian_blur", "brightness", "contrast", "saturate", "pixelate",
                  "jpeg_compression"}
-# The published file's corruption functions lie between these two lines.
-_START = "# /////////////// Distortion Helpers ///////////////"
-_END = "# /////////////// End Distortions ///////////////"
+# The published script's own data loading, left out: it imports these and reads CIFAR-10 from its authors' paths.
+_LEFT_OUT_MODULES = ("torch", "torchvision")
 
 
 def image_indices(total: int = 10_000) -> list[int]:
@@ -72,13 +71,12 @@ def write_images(out: Path) -> None:
 def _load_published(path: Path) -> dict:
     """The published corruption functions, as a namespace, with the library shims applied."""
     import skimage
-    from skimage import filters, util
     from PIL import Image
+    from skimage import filters, util
 
-    source = path.read_text()
-    body = source[source.index(_START) : source.index(_END)]
     namespace: dict = {"np": np, "Image": Image, "__name__": "published"}
-    exec(compile(body, str(path), "exec"), namespace)  # noqa: S102 - the user's own copy of the published code
+    body = ast.Module(body=_definitions(ast.parse(path.read_text())), type_ignores=[])
+    exec(compile(body, str(path), "exec"), namespace)  # the user's own copy of the published code
 
     def gaussian(image, sigma=1, multichannel=None, **options):
         if multichannel:
@@ -93,7 +91,26 @@ def _load_published(path: Path) -> dict:
     return namespace
 
 
-def _mean_change(function, images: np.ndarray, severity: int) -> float:
+def _definitions(tree: ast.Module) -> list[ast.stmt]:
+    """The script's top-level statements before its loop over the data set, less its torch and torchvision
+    imports and every statement that uses a name they bind."""
+    left_out: set[str] = set()
+    kept = []
+    for node in tree.body:
+        if isinstance(node, ast.For):
+            break
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [alias.name for alias in node.names]
+            if any(module.split(".")[0] in _LEFT_OUT_MODULES for module in modules):
+                left_out.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+                continue
+        if any(isinstance(name, ast.Name) and name.id in left_out for name in ast.walk(node)):
+            continue
+        kept.append(node)
+    return kept
+
+
+def _mean_change(function: Callable, images: np.ndarray, severity: int) -> float:
     from PIL import Image
 
     changed = np.stack([np.uint8(function(Image.fromarray(image), severity)) for image in images])
@@ -106,14 +123,14 @@ def write_stats(published: Path, images_path: Path, out: Path) -> None:
     namespace = _load_published(published)
     os.chdir(published.parent)  # frost reads ./frost1.png ...
     table: dict[str, list[float]] = {}
-    for name, published_name in NAMES.items():
+    for name in CORRUPTIONS:
         draws = 1 if name in DETERMINISTIC else DRAWS
         per_severity = []
         for severity in range(1, 6):
             changes = []
             for draw in range(draws):
                 np.random.seed(draw)
-                changes.append(_mean_change(namespace[published_name], images, severity))
+                changes.append(_mean_change(namespace[name], images, severity))
             per_severity.append(round(float(np.mean(changes)), 3))
         table[name] = per_severity
         print(name, per_severity, flush=True)

@@ -90,8 +90,8 @@ def frost_crops(layers: Sequence[Tensor], count: int, side: int, generator: torc
     crops = torch.empty(count, 3, side, side)
     for index in range(textures.FROST_DRAWN):
         picked = (chosen == index).nonzero().flatten()
-        rows = (tops[picked].view(-1, 1, 1) + offsets.view(1, side, 1))
-        cols = (lefts[picked].view(-1, 1, 1) + offsets.view(1, 1, side))
+        rows = tops[picked].view(-1, 1, 1) + offsets.view(1, side, 1)
+        cols = lefts[picked].view(-1, 1, 1) + offsets.view(1, 1, side)
         crops[picked] = layers[index][:, rows, cols].permute(1, 0, 2, 3).float()
     return crops
 

@@ -21,7 +21,8 @@ class StopRequest:
     previous handlers are back. `exit_code` is the shell's code for the signal (130, 143).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, saves_checkpoint: bool = True) -> None:
+        self.saves_checkpoint = saves_checkpoint  # False for a training without a run folder (a study's)
         self.requested = False
         self.signal: Optional[int] = None
         self._previous: dict[int, object] = {}
@@ -40,7 +41,8 @@ class StopRequest:
         self.requested = True
         self.signal = signum
         again = "Ctrl-C" if signum == signal.SIGINT else name
-        print(f"\n{name}: stopping after this step and writing last.pt ({again} again to abort)",
+        then = " and writing last.pt" if self.saves_checkpoint else ""
+        print(f"\n{name}: stopping after this step{then} ({again} again to abort)",
               file=sys.stderr, flush=True)
 
     def __enter__(self) -> StopRequest:

@@ -25,7 +25,7 @@ from torch import nn
 
 from cifarlab import runs
 from cifarlab.config import recipe_to_dict
-from cifarlab.config.flatten import differing_keys, recipe_values, without
+from cifarlab.config.flatten import differing_keys, flatten, recipe_values, without
 from cifarlab.config.recipe import Recipe
 from cifarlab.data.pipeline import Batch, BatchPipeline
 from cifarlab.errors import CifarlabError
@@ -56,9 +56,14 @@ def changed_keys(saved: dict, recipe: Recipe) -> list[str]:
     """Dotted keys whose training value differs between a checkpoint and `recipe`.
 
     A checkpoint written before options were flattened holds `model.options` as one mapping: the
-    diff flattens it too, so such a run resumes as before.
+    diff flattens it too, so such a run resumes as before. A key cifarlab gained after the checkpoint
+    was written is no change while it keeps its default (the run trained as that default does).
     """
-    return differing_keys(saved, training_values(recipe), ignore=(*_NOT_TRAINING, *_NOT_TRAINING_KEYS))
+    now = training_values(recipe)
+    older = flatten(saved)
+    defaults = training_values(Recipe())
+    added = [key for key, value in now.items() if key not in older and key in defaults and value == defaults[key]]
+    return differing_keys(older, now, ignore=(*_NOT_TRAINING, *_NOT_TRAINING_KEYS, *added))
 
 
 @dataclass
@@ -186,7 +191,7 @@ class Trainer:
         log_every = self.recipe.train.log_every
         self.callbacks.call("on_start", self, self.total_steps, self.progress.step)
         status = "finished"
-        with StopRequest() as signal_stop:
+        with StopRequest(saves_checkpoint=self.run_dir is not None) as signal_stop:
             while self.progress.step < self.total_steps and status == "finished":
                 epoch = self.progress.step // self.steps_per_epoch
                 start = self.progress.step % self.steps_per_epoch
