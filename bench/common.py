@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import torch
 
-from cifarlab.experiments.run import RunResult
+from cifarlab.runner.run import RunResult
 
 
 def synchronize(device: Optional[torch.device]) -> None:

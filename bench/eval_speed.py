@@ -43,7 +43,7 @@ def measure_child(name: str, setting: str, count: int) -> None:
     from cifarlab.config.shipped import shipped_recipes
     from cifarlab.evaluation.predict import predict
     from cifarlab.evaluation.settings import run_settings
-    from cifarlab.experiments.run import build_model
+    from cifarlab.runner.run import build_model
     from cifarlab.training.allocator import apply_allocator_setting
 
     precision, allocator = setting.split()

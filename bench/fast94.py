@@ -39,7 +39,7 @@ from cifarlab.atomic import atomic_path
 from cifarlab.config import load_recipe
 from cifarlab.data import load_dataset
 from cifarlab.data.cache import cache_dir
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

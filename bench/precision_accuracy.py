@@ -25,7 +25,7 @@ import torch
 from common import append_jsonl, exit_if_stopped
 
 from cifarlab.config import load_recipe
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PRECISIONS = ("fp32", "bf16")

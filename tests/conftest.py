@@ -102,7 +102,7 @@ CLAHE_LIMIT, CLAHE_GRID = 2.0, 4
 @pytest.fixture(scope="session")
 def clahe_run(tmp_path_factory, cifar10):
     """The folder of TINY_RECIPE trained with data.clahe_clip_limit=2 (LeNet, 200 images, one epoch, val and test)."""
-    from cifarlab.experiments.run import run_recipe
+    from cifarlab.runner.run import run_recipe
 
     out_dir = tmp_path_factory.mktemp("clahe_runs")
     data = tiny_recipe_data(data={"clahe_clip_limit": CLAHE_LIMIT, "clahe_grid": CLAHE_GRID}, log={"sinks": ["jsonl"]},

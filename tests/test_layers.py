@@ -30,7 +30,7 @@ LAYERS: dict[str, int] = {
     "cifarlab.robustness": 8,
     "cifarlab.analysis": 8,
     "cifarlab.export": 8,
-    "cifarlab.experiments": 9,
+    "cifarlab.runner": 9,
     "cifarlab.sweeps": 9,
     "cifarlab.studies": 9,
     "cifarlab.reports": 9,

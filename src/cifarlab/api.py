@@ -100,7 +100,7 @@ def train(recipe: RecipeLike, *, model: Optional[nn.Module] = None, data: DataLi
     "folder:PATH"), a Dataset, or uint8 image and label tensors; `overrides` are dotted keys
     ({"optim.lr": 0.05}); `callbacks` watch or stop the run (`cifarlab.training.callbacks.Callback`).
     """
-    from cifarlab.experiments.run import run_recipe
+    from cifarlab.runner.run import run_recipe
 
     if model is not None and not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch nn.Module to train; got {type(model).__name__} (a zoo model is "

@@ -3,7 +3,7 @@
 import pytest
 
 from cifarlab.config import recipe_from_dict
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from tests.conftest import tiny_recipe_data
 
 TINY = tiny_recipe_data(seed=0)

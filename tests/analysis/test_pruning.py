@@ -14,7 +14,7 @@ from cifarlab.analysis.pruning import (
 from cifarlab.cli import main
 from cifarlab.config import recipe_from_dict
 from cifarlab.data.pipeline import Batch
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
 from cifarlab.runs import load_run
 from cifarlab.training.callbacks import Callback

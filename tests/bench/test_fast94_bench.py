@@ -106,7 +106,7 @@ def test_a_run_stopped_by_a_signal_ends_the_benchmark_with_its_code_and_keeps_th
     import pytest
     import yaml
 
-    from cifarlab.experiments import run as run_module
+    from cifarlab.runner import run as run_module
     from tests.conftest import tiny_recipe_data
 
     bench = load_bench()

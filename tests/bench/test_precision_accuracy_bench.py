@@ -35,7 +35,7 @@ def test_both_precisions_train_from_one_seed_and_the_table_gives_their_differenc
 def test_a_run_stopped_by_a_signal_ends_the_benchmark_with_its_code(tmp_path, cifar10, monkeypatch, capsys):
     import pytest
 
-    from cifarlab.experiments import run as run_module
+    from cifarlab.runner import run as run_module
 
     bench = load_bench()
     recipe = tmp_path / "tiny.yaml"

@@ -14,7 +14,7 @@ from cifarlab.config.recipe import AugmentConfig
 from cifarlab.data.augment import augmix_js
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.errors import CifarlabError
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.runs.checkpoint import load_checkpoint
 from cifarlab.training.losses import register_loss
 

@@ -61,7 +61,7 @@ def test_the_home_page_and_a_guide_render_with_their_figures(site_url, browser_p
     page.screenshot(path=str(tmp_path / "home.png"))
 
     page.goto(site_url + "guides/analysis/")
-    assert page.locator("article h1").first.inner_text() == "Analysis"
+    assert page.locator("article h1").first.inner_text().startswith("Analysis")
     figures = _figures(page)
     assert len(figures) >= 5 and all(width > 0 for _, width in figures), figures
     page.screenshot(path=str(tmp_path / "analysis.png"), full_page=True)
@@ -71,8 +71,8 @@ def test_the_site_search_finds_a_recipe_key(site_url, browser_page, tmp_path):
     page = browser_page
     page.goto(site_url)
     page.click("input[data-md-component=search-query]")
-    page.keyboard.type("train.label_smoothing")
+    page.keyboard.type("label_smoothing")
     page.wait_for_selector(".md-search-result__item", timeout=30_000)
     links = page.locator(".md-search-result__item a").evaluate_all("links => links.map(link => link.href)")
     page.screenshot(path=str(tmp_path / "search.png"))
-    assert any("reference/keys/" in link for link in links), links
+    assert links and "reference/keys/" in links[0], links  # the key's own row comes first

@@ -83,3 +83,15 @@ def test_the_python_blocks_of_a_page_run_as_written(page: Path, tmp_path, monkey
         if block.lang == "python" and not block.marker:
             exec(compile(block.body, block.where, "exec"), namespace)  # noqa: S102 - the page's own example code
     assert any((tmp_path / "runs").iterdir())  # the examples' runs went where they ran
+
+
+TUNE_FILES = [b for b in runnable_blocks(("yaml",)) if "\nspace:" in "\n" + b.body]
+
+
+@pytest.mark.parametrize("block", TUNE_FILES, ids=_id)
+def test_a_tune_file_shown_in_the_docs_is_one_cifarlab_reads(block, tmp_path, monkeypatch):
+    from cifarlab.tuning.tune_file import read_tune_file
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_tune.yaml").write_text(block.body)
+    assert read_tune_file(tmp_path / "my_tune.yaml").trials > 0

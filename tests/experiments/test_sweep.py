@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import cifarlab.experiments.run as run_module
+import cifarlab.runner.run as run_module
 from cifarlab.cli import main
 from cifarlab.errors import CifarlabError
 from cifarlab.models import names as model_names

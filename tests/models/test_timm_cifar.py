@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 from cifarlab.config import recipe_from_dict
 from cifarlab.errors import CifarlabError
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
 from cifarlab.models.timm_weights import resample_kernel
 

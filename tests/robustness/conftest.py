@@ -7,7 +7,7 @@ import torch
 
 from cifarlab.config import recipe_from_dict
 from cifarlab.data import Dataset
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from tests.conftest import tiny_recipe_data
 
 TINY = tiny_recipe_data(log={"sinks": ["jsonl"]})

@@ -195,7 +195,7 @@ def test_a_checkpoint_copied_out_of_its_run_is_scored_as_its_run_scored_it(tiny_
     import json
     import shutil
 
-    from cifarlab.experiments.run import run_recipe
+    from cifarlab.runner.run import run_recipe
 
     # airbench94 with widths [8, 16, 16]: the default build would not fit these weights.
     run_dir = run_recipe(tiny_recipe(train={"epochs": 1})).run_dir

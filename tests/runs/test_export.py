@@ -9,7 +9,7 @@ import cifarlab
 from cifarlab.cli import main
 from cifarlab.config import recipe_from_dict
 from cifarlab.errors import CifarlabError
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.models import create, model_for_weights
 from cifarlab.models.input_config import InputConfig
 from cifarlab.models.portable import read_header

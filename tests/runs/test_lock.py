@@ -12,7 +12,7 @@ import pytest
 
 from cifarlab.cli import main
 from cifarlab.config import recipe_from_dict
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.runs import WALL_FILE
 from cifarlab.runs.lock import LOCK_FILE, RunFolderBusy, hold_run_folder, holder
 from cifarlab.sweeps.sweep_point import run_point

@@ -11,7 +11,7 @@ from cifarlab.data.prepare import prepare_splits
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation import EvalSettings, Preprocessing
 from cifarlab.evaluation.predict import predict
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.runs import (
     BEST,
     LAST,

@@ -86,7 +86,7 @@ def _record_allocator_calls(monkeypatch) -> list[str]:
 
 
 def test_a_run_releases_the_memory_when_it_ends(tiny_recipe, monkeypatch):
-    from cifarlab.experiments.run import run_recipe
+    from cifarlab.runner.run import run_recipe
 
     calls = _record_allocator_calls(monkeypatch)
     run_recipe(tiny_recipe(train={"epochs": 1}), stop_after=1)
@@ -96,7 +96,7 @@ def test_a_run_releases_the_memory_when_it_ends(tiny_recipe, monkeypatch):
 def test_evaluation_commands_use_the_runs_setting_and_give_the_memory_back(tiny_recipe, tmp_path, monkeypatch):
     import cifarlab
     from cifarlab.cli import main
-    from cifarlab.experiments.run import run_recipe
+    from cifarlab.runner.run import run_recipe
 
     run_dir = run_recipe(tiny_recipe(train={"epochs": 1, "allocator": "system"})).run_dir
     elsewhere = tmp_path / "model.pt"
@@ -136,7 +136,7 @@ def test_an_unknown_setting_is_a_bug_not_a_silent_default():
 
 
 def test_a_resumed_run_may_change_the_allocator(tiny_recipe):
-    from cifarlab.experiments.run import run_recipe
+    from cifarlab.runner.run import run_recipe
     from cifarlab.runs.folder import load_run_recipe
 
     stopped = run_recipe(tiny_recipe(train={"epochs": 1, "allocator": "system"}), stop_after=2)

@@ -2,7 +2,7 @@ import json
 
 import torch
 
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.runs.checkpoint import load_checkpoint
 from cifarlab.training.callbacks import Callback
 

@@ -6,7 +6,7 @@ import torch
 import yaml
 
 from cifarlab.config import recipe_from_dict
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.runs.checkpoint import load_checkpoint
 
 

@@ -12,7 +12,7 @@ pytest.importorskip("timm")
 from cifarlab.config import recipe_from_dict
 from cifarlab.config.recipe import ModelConfig, OptimConfig
 from cifarlab.errors import CifarlabError
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
 from cifarlab.training.callbacks import Callback
 from cifarlab.training.freezing import BackboneFreezing, backbone_parameters, freezing_callbacks

@@ -7,7 +7,7 @@ import torch
 
 from cifarlab.config.recipe import OptimConfig
 from cifarlab.errors import CifarlabError
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
 from cifarlab.training import loop
 from cifarlab.training.optim import build_optimizer

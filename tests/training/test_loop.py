@@ -7,7 +7,7 @@ import torch
 
 import cifarlab.training.loop as loop
 from cifarlab.errors import CifarlabError
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
 from cifarlab.runs.checkpoint import load_checkpoint, save_checkpoint
 from cifarlab.training.losses import get_loss, register_loss
@@ -202,7 +202,7 @@ def test_resume_refuses_a_run_whose_recipe_was_edited_and_leaves_its_files_alone
 
 def test_ctrl_c_during_the_final_evaluation_stops_a_complete_run_that_resume_evaluates(tiny_recipe, capsys,
                                                                                        monkeypatch):
-    import cifarlab.experiments.run as run_module
+    import cifarlab.runner.run as run_module
     from cifarlab.runs.folder import load_run_recipe
     from cifarlab.training.callbacks import Callback
 

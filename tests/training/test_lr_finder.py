@@ -5,7 +5,7 @@ import pytest
 import torch
 import yaml
 
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.sweeps.sweep_point import check_same_recipe
 from cifarlab.training.lr_finder import LR_MIN_FALLBACK, LR_MIN_RULE, choose_bounds, steepest_descent_lr
 

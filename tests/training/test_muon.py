@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from cifarlab.config.recipe import OptimConfig
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.runs.checkpoint import load_checkpoint
 from cifarlab.training.muon import Muon, orthogonalise
 from cifarlab.training.optim import build_optimizer, set_lr

@@ -11,7 +11,7 @@ from cifarlab.config import recipe_from_dict
 from cifarlab.config.recipe import AugmentConfig
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.errors import CifarlabError
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
 from cifarlab.training import memory_fit
 from cifarlab.training.callbacks import Callback

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from cifarlab.config.recipe import OptimConfig
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.runs.checkpoint import load_checkpoint
 from cifarlab.training.optim import build_optimizer
 from cifarlab.training.slbi import SLBI, group_norms, shrink

@@ -9,7 +9,7 @@ import torch
 
 from cifarlab.config.recipe import ModelConfig
 from cifarlab.errors import CifarlabError
-from cifarlab.experiments.run import run_recipe
+from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
 from cifarlab.training.callbacks import Callback
 from cifarlab.training.freezing import WhitenBiasFreezing, freezing_callbacks

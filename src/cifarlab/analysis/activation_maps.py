@@ -100,6 +100,20 @@ def _scaled(maps: Tensor, size: tuple[int, int]) -> Tensor:
     return torch.where(span > 0, (maps - low) / span.clamp_min(1e-12), torch.zeros_like(maps))
 
 
+def _checked_targets(images: Tensor, targets: Sequence[int] | Tensor | None, method: str) -> Tensor | None:
+    """The classes to explain as a tensor (None: the predicted ones); bad arguments are one error each."""
+    if method not in METHODS:
+        raise CifarlabError(f"unknown Grad-CAM method {method!r}; use one of {', '.join(METHODS)}")
+    if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.ndim != 4 or len(images) == 0:
+        raise CifarlabError("gradcam needs a non-empty uint8 tensor of images (N, C, H, W); pass the raw images")
+    if targets is None:
+        return None
+    targets = torch.as_tensor(targets).long().view(-1)
+    if len(targets) != len(images):
+        raise CifarlabError(f"{len(images)} images but {len(targets)} targets; give one class per image")
+    return targets
+
+
 def gradcam(
     model: nn.Module,
     images: Tensor,
@@ -122,14 +136,7 @@ def gradcam(
     Maps are upsampled to the images' own H x W. The model runs in eval mode (BatchNorm with its
     running statistics) on its own device and its modes are restored afterwards.
     """
-    if method not in METHODS:
-        raise CifarlabError(f"unknown Grad-CAM method {method!r}; use one of {', '.join(METHODS)}")
-    if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.ndim != 4 or len(images) == 0:
-        raise CifarlabError("gradcam needs a non-empty uint8 tensor of images (N, C, H, W); pass the raw images")
-    if targets is not None:
-        targets = torch.as_tensor(targets).long().view(-1)
-        if len(targets) != len(images):
-            raise CifarlabError(f"{len(images)} images but {len(targets)} targets; give one class per image")
+    targets = _checked_targets(images, targets, method)
     mean, std = _normalisation(model, mean, std)
     device = _device(model)
     mean_t = torch.tensor(mean, dtype=torch.float32, device=device)

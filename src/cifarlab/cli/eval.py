@@ -12,7 +12,7 @@ def run(args: argparse.Namespace) -> int:
     target = Path(args.run)
     bare = target.is_file() and (args.data or args.model or args.overrides or not _in_run_folder(target))
     if bare:
-        from cifarlab.experiments.evaluate_file import (
+        from cifarlab.runner.evaluate_file import (
             default_output_folder,
             evaluate_checkpoint_file,
         )
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         if args.data or args.model or args.overrides or args.out:
             raise CifarlabError("--data, --model, --out and key=value overrides are for a bare checkpoint file; "
                                 "a run folder evaluates with its own recipe: drop them")
-        from cifarlab.experiments.run import evaluate_saved
+        from cifarlab.runner.evaluate import evaluate_saved
 
         result = evaluate_saved(args.run, split=args.split, tta=args.tta)
     print(f"{args.split}: top-1 {result['top1']:.2%}  top-5 {result['top5']:.2%}  loss {result['loss']:.4f}  ECE {result['ece']:.4f}")

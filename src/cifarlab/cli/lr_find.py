@@ -8,7 +8,7 @@ from pathlib import Path
 
 def run(args: argparse.Namespace) -> int:
     from cifarlab.config import load_recipe
-    from cifarlab.experiments.lr_find import check_range, find_lr
+    from cifarlab.runner.lr_find import check_range, find_lr
 
     out = Path(args.out) if args.out else None
     if out is not None:  # bad numbers are refused before the recipe and its data are loaded

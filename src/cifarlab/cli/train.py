@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(recipe_to_yaml(recipe), end="")
         return 0
-    from cifarlab.experiments.run import (
+    from cifarlab.runner.run import (
         run_recipe,  # the training stack, only when training
     )
 

@@ -41,7 +41,7 @@ from cifarlab.config.safe_yaml import read_yaml_file
 from cifarlab.config.shipped import shipped_file
 from cifarlab.data.sources import Dataset, load_dataset
 from cifarlab.errors import CifarlabError
-from cifarlab.experiments.run import build_model, run_recipe
+from cifarlab.runner.run import build_model, run_recipe
 from cifarlab.runs import RECIPE, load_run
 from cifarlab.studies.lockstep_plots import plot_lockstep_curves
 from cifarlab.studies.lockstep_table import (

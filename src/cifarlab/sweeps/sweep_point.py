@@ -67,7 +67,7 @@ def run_point(recipe: Recipe, run_dir: Path, runner: Optional[Runner] = None, **
     if is_finished(run_dir):
         return "finished", wall_time(run_dir)
     if runner is None:
-        from cifarlab.experiments.run import run_recipe as runner  # the training stack, only when a point trains
+        from cifarlab.runner.run import run_recipe as runner  # the training stack, only when a point trains
     with contextlib.ExitStack() as held:
         if run_dir.is_dir():
             # The same sweep started again while this one trains the point must neither resume it nor

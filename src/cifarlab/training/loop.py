@@ -1,7 +1,7 @@
 """The training loop: one screen of steps, validation at epoch ends, checkpoints that resume exactly.
 
 `Trainer.fit()` runs from the state in hand (fresh or loaded from `last.pt`) to the last step. The
-Trainer receives its model and batches ready-made (see `cifarlab.experiments.run`); each step is
+Trainer receives its model and batches ready-made (see `cifarlab.runner.run`); each step is
 `cifarlab.training.step.training_step`; everything that watches the run (console, metrics files,
 TensorBoard, analyses) is a callback. Hot path rules: metrics stay on the device between log
 points, and nothing calls `.item()` per step.

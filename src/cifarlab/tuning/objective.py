@@ -51,7 +51,7 @@ def trial_folder_name(number: int) -> str:
 
 def run_trial(spec: TuneSpec, study_dir: Path, trial, progress_stream: Optional[TextIO] = None) -> TrialOutcome:
     """Train the trial's point; report each validated epoch to the pruner. KeyboardInterrupt passes through."""
-    from cifarlab.experiments.run import run_recipe  # the training stack, only when a trial trains
+    from cifarlab.runner.run import run_recipe  # the training stack, only when a trial trains
 
     recipe = load_trial_recipe(spec.recipe, [*spec.overrides, NO_TEST], trial.params)
     recipe = replace(recipe, name=trial_folder_name(trial.number), out_dir=str(Path(study_dir) / TRIALS))

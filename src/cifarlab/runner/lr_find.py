@@ -19,8 +19,8 @@ from cifarlab.data.equalise import clahe_of
 from cifarlab.data.prepare import prepare_splits
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation.settings import evaluation_geometry, model_normalisation
-from cifarlab.experiments.run import build_batches, build_model, seed_everything
 from cifarlab.models.whitening import airbench_init_from_data
+from cifarlab.runner.run import build_batches, build_model, seed_everything
 from cifarlab.system.cores import free_cores
 from cifarlab.training.allocator import allocator_setting
 from cifarlab.training.distributed import Placement, pick_device
