@@ -33,8 +33,8 @@ from cifarlab.config.recipe import Recipe
 from cifarlab.config.shipped import shipped_recipes
 from cifarlab.config.validate import validate_recipe
 from cifarlab.errors import CifarlabError
-from cifarlab.runner.run import build_model
 from cifarlab.models.whitening import airbench_init_from_data
+from cifarlab.runner.run import build_model
 from cifarlab.training.allocator import apply_allocator_setting
 from cifarlab.training.averaging import Lookahead
 from cifarlab.training.losses import get_loss

@@ -14,8 +14,8 @@ from cifarlab.analysis.pruning import (
 from cifarlab.cli import main
 from cifarlab.config import recipe_from_dict
 from cifarlab.data.pipeline import Batch
-from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
+from cifarlab.runner.run import run_recipe
 from cifarlab.runs import load_run
 from cifarlab.training.callbacks import Callback
 from cifarlab.training.distributed import Placement

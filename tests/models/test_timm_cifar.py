@@ -15,9 +15,9 @@ from safetensors.torch import save_file
 
 from cifarlab.config import recipe_from_dict
 from cifarlab.errors import CifarlabError
-from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
 from cifarlab.models.timm_weights import resample_kernel
+from cifarlab.runner.run import run_recipe
 
 
 def save_state(model: torch.nn.Module, path) -> None:

@@ -9,10 +9,10 @@ import cifarlab
 from cifarlab.cli import main
 from cifarlab.config import recipe_from_dict
 from cifarlab.errors import CifarlabError
-from cifarlab.runner.run import run_recipe
 from cifarlab.models import create, model_for_weights
 from cifarlab.models.input_config import InputConfig
 from cifarlab.models.portable import read_header
+from cifarlab.runner.run import run_recipe
 from cifarlab.runs.checkpoint import load_checkpoint
 from tests.conftest import assert_equalised, clahe_scores_by_hand
 

@@ -12,8 +12,8 @@ pytest.importorskip("timm")
 from cifarlab.config import recipe_from_dict
 from cifarlab.config.recipe import ModelConfig, OptimConfig
 from cifarlab.errors import CifarlabError
-from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
+from cifarlab.runner.run import run_recipe
 from cifarlab.training.callbacks import Callback
 from cifarlab.training.freezing import BackboneFreezing, backbone_parameters, freezing_callbacks
 from cifarlab.training.optim import build_optimizer, set_lr

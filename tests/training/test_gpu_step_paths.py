@@ -7,8 +7,8 @@ import torch
 
 from cifarlab.config.recipe import OptimConfig
 from cifarlab.errors import CifarlabError
-from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
+from cifarlab.runner.run import run_recipe
 from cifarlab.training import loop
 from cifarlab.training.optim import build_optimizer
 

@@ -7,8 +7,8 @@ import torch
 
 import cifarlab.training.loop as loop
 from cifarlab.errors import CifarlabError
-from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
+from cifarlab.runner.run import run_recipe
 from cifarlab.runs.checkpoint import load_checkpoint, save_checkpoint
 from cifarlab.training.losses import get_loss, register_loss
 

@@ -11,8 +11,8 @@ from cifarlab.config import recipe_from_dict
 from cifarlab.config.recipe import AugmentConfig
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.errors import CifarlabError
-from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
+from cifarlab.runner.run import run_recipe
 from cifarlab.training import memory_fit
 from cifarlab.training.callbacks import Callback
 

@@ -9,8 +9,8 @@ import torch
 
 from cifarlab.config.recipe import ModelConfig
 from cifarlab.errors import CifarlabError
-from cifarlab.runner.run import run_recipe
 from cifarlab.models import create
+from cifarlab.runner.run import run_recipe
 from cifarlab.training.callbacks import Callback
 from cifarlab.training.freezing import WhitenBiasFreezing, freezing_callbacks
 

@@ -7,6 +7,7 @@ figures and Santurkar et al. (2018) draw them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -60,26 +61,27 @@ def plot_loss_landscape(study: BNStudy, path: str | Path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_gradient_predictiveness(study: BNStudy, path: str | Path) -> Path:
-    """The l2 change of the gradient along the gradient step, ||grad L(w - eta g) - g||, at the probed steps."""
+def _plot_probed(study: BNStudy, path: str | Path, metric: Callable, title: str, ylabel: str) -> Path:
+    """One quantity measured at the probed steps, a band per network over the runs."""
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
-    for model, rows in _per_model(study, lambda t: t.gradient_change).items():
+    for model, rows in _per_model(study, metric).items():
         _band(ax, study.runs[0].trace.probe_steps, rows, model)
-    ax.set(title="gradient predictiveness", ylabel="||grad L(w - eta g) - grad L(w)||")
+    ax.set(title=title, ylabel=ylabel)
     _finish(fig, [ax], study)
     return save_figure(fig, path)
+
+
+def plot_gradient_predictiveness(study: BNStudy, path: str | Path) -> Path:
+    """The l2 change of the gradient along the gradient step, ||grad L(w - eta g) - g||, at the probed steps."""
+    return _plot_probed(study, path, lambda t: t.gradient_change, "gradient predictiveness",
+                        "||grad L(w - eta g) - grad L(w)||")
 
 
 def plot_beta_smoothness(study: BNStudy, path: str | Path) -> Path:
     """Effective beta-smoothness: the largest gradient change per unit of distance moved, at the probed steps."""
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
-    ax = fig.subplots()
-    for model, rows in _per_model(study, lambda t: t.smoothness).items():
-        _band(ax, study.runs[0].trace.probe_steps, rows, model)
-    ax.set(title="effective beta-smoothness", ylabel="max ||grad L(w') - grad L(w)|| / ||w' - w||")
-    _finish(fig, [ax], study)
-    return save_figure(fig, path)
+    return _plot_probed(study, path, lambda t: t.smoothness, "effective beta-smoothness",
+                        "max ||grad L(w') - grad L(w)|| / ||w' - w||")
 
 
 def plot_bn_study(study: BNStudy, out: str | Path) -> list[Path]:

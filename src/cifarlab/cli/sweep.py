@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cifarlab.cli.slurm_options import add_launcher_arguments, slurm_settings
 from cifarlab.cli.words import is_override
 from cifarlab.sweeps import MAX_RUNS
 
@@ -18,9 +19,7 @@ def run(args: argparse.Namespace) -> int:
     count = check_run_count(spec.grid, args.max_runs)
     # Said at once: resolving every point's recipe takes a while for a large grid.
     print(f"sweep: {count:,} run{'s' if count != 1 else ''} into {out}", flush=True)
-    slurm = {"cluster": args.slurm_cluster, "partition": args.slurm_partition, "time": args.slurm_time,
-             "gpus": args.slurm_gpus, "cpus": args.slurm_cpus, "mem_gb": args.slurm_mem_gb,
-             "array_parallelism": args.slurm_array_parallelism}
+    slurm = slurm_settings(args)
     run_sweep(spec, out, jobs=args.jobs, launcher=args.launcher, slurm=slurm, max_runs=args.max_runs)
     summary = out / "summary.md"
     if summary.is_file():
@@ -53,14 +52,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once in local worker processes (default 1)")
     p.add_argument("--max-runs", type=int, default=MAX_RUNS, metavar="N",
                    help=f"refuse a grid of more than N runs before anything is written (default {MAX_RUNS:,})")
-    p.add_argument("--launcher", choices=["local", "slurm"], default="local",
-                   help="local: this machine; slurm: one job per run through submitit (pip install 'cifarlab[slurm]')")
-    p.add_argument("--slurm-cluster", default="slurm", choices=["slurm", "local", "debug"],
-                   help="submitit backend; local/debug try the submission on this machine (default slurm)")
-    p.add_argument("--slurm-partition", help="SLURM partition")
-    p.add_argument("--slurm-time", type=int, help="time limit per run in minutes")
-    p.add_argument("--slurm-gpus", type=int, help="GPUs per run")
-    p.add_argument("--slurm-cpus", type=int, help="CPU cores per run")
-    p.add_argument("--slurm-mem-gb", type=int, help="memory per run in GB")
-    p.add_argument("--slurm-array-parallelism", type=int, help="most runs running at once on the cluster")
+    add_launcher_arguments(p, "run", "this machine")
     p.set_defaults(func=run)

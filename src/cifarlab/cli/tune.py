@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cifarlab.cli.slurm_options import add_launcher_arguments, slurm_settings
 from cifarlab.sweeps import MAX_RUNS
 
 
@@ -23,9 +24,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_study_folder(spec, args.tune_file)
     refuse_too_many_runs(spec.trials, args.max_runs, f"this study would run {spec.trials:,} trials", "lower trials")
     print(f"tune: {spec.trials:,} finished trials in {out}", flush=True)
-    slurm = {"cluster": args.slurm_cluster, "partition": args.slurm_partition, "time": args.slurm_time,
-             "gpus": args.slurm_gpus, "cpus": args.slurm_cpus, "mem_gb": args.slurm_mem_gb,
-             "array_parallelism": args.slurm_array_parallelism}
+    slurm = slurm_settings(args)
     result = run_study(spec, out, jobs=args.jobs, storage=args.storage, launcher=args.launcher, slurm=slurm)
     if result.exit_code:
         print(f"stopped; the cut-off trial will be tried again. Continue with the same command: cifarlab tune {args.tune_file}"
@@ -65,14 +64,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"refuse a study of more than N trials before anything is written (default {MAX_RUNS:,})")
     p.add_argument("--storage", help="Optuna storage URL, or a journal file path for a shared file system "
                                      "(default sqlite:///STUDY_FOLDER/study.db)")
-    p.add_argument("--launcher", choices=["local", "slurm"], default="local",
-                   help="local: this machine; slurm: each worker a job through submitit (pip install 'cifarlab[slurm]')")
-    p.add_argument("--slurm-cluster", default="slurm", choices=["slurm", "local", "debug"],
-                   help="submitit backend; local/debug try the submission on this machine (default slurm)")
-    p.add_argument("--slurm-partition", help="SLURM partition")
-    p.add_argument("--slurm-time", type=int, help="time limit per worker in minutes")
-    p.add_argument("--slurm-gpus", type=int, help="GPUs per worker")
-    p.add_argument("--slurm-cpus", type=int, help="CPU cores per worker")
-    p.add_argument("--slurm-mem-gb", type=int, help="memory per worker in GB")
-    p.add_argument("--slurm-array-parallelism", type=int, help="most workers running at once on the cluster")
+    add_launcher_arguments(p, "worker", "this machine")
     p.set_defaults(func=run)

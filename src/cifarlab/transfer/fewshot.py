@@ -18,9 +18,9 @@ from cifarlab.atomic import write_text
 from cifarlab.config.recipe import Recipe
 from cifarlab.data.sources import load_dataset
 from cifarlab.errors import CifarlabError
-from cifarlab.runner.run import run_recipe
 from cifarlab.models import model_for_weights
 from cifarlab.models.bit_weights import OFFICIAL_NAMES
+from cifarlab.runner.run import run_recipe
 from cifarlab.runs import WALL_FILE, eval_file
 from cifarlab.sweeps.grid import Point
 from cifarlab.sweeps.sweep import RUNS, run_points
