@@ -27,7 +27,7 @@ demo: install
 # process beats two threads in one process (and two trainings that each take every core slow
 # down about 20x).
 test: install
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 tests --ignore=tests/gpu
 
 bench: install
 	$(PY) bench/pipeline.py

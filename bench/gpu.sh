@@ -4,7 +4,7 @@
 # for the fast94 side-by-side (pip install airbench). Outputs go to bench/results/*_gpu.txt.
 #
 #   bash bench/gpu.sh                 # everything
-#   bash bench/gpu.sh pipeline bit    # only some parts: pipeline, bit, fewshot, fast94
+#   bash bench/gpu.sh pipeline bit    # only some parts: checks, pipeline, bit, fewshot, fast94
 #
 # On a bare lent GPU machine (the checkout only, at most 64 MiB carried per command, no internet):
 #   here:   python bench/gpu_upload.py split --data ../shared/data      # CIFAR-10 in two parts
@@ -18,10 +18,12 @@ PY=${PY:-python3}
 RESULTS=bench/results
 mkdir -p "$RESULTS"
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(pipeline bit fewshot fast94)
+[ ${#parts[@]} -eq 0 ] && parts=(checks pipeline bit fewshot fast94)
 
 for part in "${parts[@]}"; do
   case "$part" in
+    checks)    # the tests that need a CUDA GPU (make test leaves tests/gpu out)
+      $PY -m pytest -q -p no:cacheprovider tests/gpu | tee "$RESULTS/gpu_checks.txt" ;;
     pipeline)  # issue target: training step >= 3x the DataLoader + Pillow reference
       { $PY bench/pipeline.py --device cuda --synthetic --compile
         $PY bench/pipeline.py --device cuda --synthetic --compile --compile-mode reduce-overhead; } \
@@ -37,6 +39,6 @@ for part in "${parts[@]}"; do
         | tail -8 | tee "$RESULTS/fewshot_r50x1_gpu.txt" ;;
     fast94)    # 94% on CIFAR-10: cifarlab's recipe beside airbench.train94, 5 seeds each, after one warm-up each
       $PY bench/fast94.py --recipe configs/fast94.yaml --seeds 0 1 2 3 4 --airbench --warmup train.device=cuda | tee "$RESULTS/fast94_gpu.txt" ;;
-    *) echo "unknown part '$part': choose from pipeline bit fewshot fast94" >&2; exit 2 ;;
+    *) echo "unknown part '$part': choose from checks pipeline bit fewshot fast94" >&2; exit 2 ;;
   esac
 done

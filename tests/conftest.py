@@ -159,3 +159,16 @@ def assert_equalised(scored: dict, expected: tuple[float, float], stored: tuple[
     """
     assert scored["top1"] == pytest.approx(expected[0], abs=1e-9) and scored["loss"] == pytest.approx(expected[1], abs=2e-6)
     assert scored["top1"] != pytest.approx(stored[0], abs=1e-9) or abs(scored["loss"] - stored[1]) > 1e-5
+
+
+def write_image_folder(root, dataset: Dataset, train_per_class: int, test_per_class: int) -> str:
+    """A folder dataset (root/images/split/class/N.png) of seeded picks of `dataset`; its `folder:` name."""
+    from PIL import Image
+
+    for split, images, labels, per_class in (("train", dataset.train_images, dataset.train_labels, train_per_class),
+                                             ("test", dataset.test_images, dataset.test_labels, test_per_class)):
+        for index in examples_per_class(labels, per_class, seed=0).tolist():
+            folder = root / "images" / split / dataset.classes[labels[index]]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(images[index].permute(1, 2, 0).numpy()).save(folder / f"{index}.png")
+    return f"folder:{root / 'images'}"

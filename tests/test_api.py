@@ -20,6 +20,7 @@ def test_import_cifarlab_is_cheap_and_lists_the_api():
     assert "'train'" in out and "'evaluate'" in out and "'load_run'" in out
 
 
+@pytest.mark.slow
 def test_train_a_mapping_returns_a_run_whose_reloaded_model_scores_the_same(tmp_path, cifar10):
     run = cifarlab.train(TINY, out_dir=tmp_path, overrides={"optim.lr": 0.02})
     assert run.dir.parent == tmp_path and run.recipe.optim.lr == 0.02
@@ -33,6 +34,7 @@ def test_train_a_mapping_returns_a_run_whose_reloaded_model_scores_the_same(tmp_
     assert val["num_images"] == 100
 
 
+@pytest.mark.slow
 def test_train_a_module_of_ones_own_on_tensors(tmp_path, cifar10_small):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
@@ -109,6 +111,7 @@ def test_arguments_of_the_wrong_type_are_a_type_error_naming_what_is_taken():
         cifarlab.train("quick", model="resnet18")
 
 
+@pytest.mark.slow
 def test_evaluate_takes_a_batch_size_for_a_run_too(tmp_path, cifar10):
     run = cifarlab.train(TINY, out_dir=tmp_path)
     # LeNet in fp32 in eval mode: the split into forward passes cannot change a score.
@@ -139,6 +142,7 @@ def test_an_airbench_recipe_with_a_model_of_ones_own_names_the_init_setting(tmp_
     assert run.history
 
 
+@pytest.mark.slow
 def test_evaluate_scores_a_run_trained_with_clahe_on_equalised_images(clahe_run):
     run = cifarlab.load_run(clahe_run)
     assert_equalised(cifarlab.evaluate(run), *clahe_scores_by_hand(run, "test"))

@@ -148,6 +148,7 @@ def test_bad_arguments_name_the_fix():
         gradcam(model, images, targets=[1], mean=MEAN, std=STD)
 
 
+@pytest.mark.slow
 def test_explain_verb_draws_a_gallery_of_a_real_run(tiny_runs, tmp_path, capsys):
     out = tmp_path / "cams.png"
     assert main(["explain", str(tiny_runs[1]), "--method", "gradcam++", "--images", "3", "--out", str(out)]) == 0
@@ -169,6 +170,7 @@ def test_explain_draws_only_the_named_classes_in_a_seeded_order(tiny_runs, tmp_p
     assert other.correct + other.misclassified != first.correct + first.misclassified
 
 
+@pytest.mark.slow
 def test_explain_of_a_run_trained_with_clahe_shows_the_model_equalised_images(clahe_run, tmp_path, monkeypatch):
     from cifarlab.analysis import explain
     from cifarlab.runs import load_run

@@ -29,6 +29,8 @@ from cifarlab.studies.lockstep import (
     weights_sha256,
 )
 
+pytestmark = pytest.mark.slow  # its fixtures train several real runs
+
 TINY = {
     "name": "tiny", "seed": 0,
     "data": {"dataset": "cifar10", "val_size": 100, "train_limit": 200},
@@ -65,6 +67,7 @@ def _expected_batches_sha256(recipe) -> str:
     return digest.hexdigest()
 
 
+@pytest.mark.slow
 def test_variants_start_from_identical_weights_and_see_identical_batches(loss_study):
     _, out, record = loss_study
     runs = record["runs"]

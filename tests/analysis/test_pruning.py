@@ -86,6 +86,7 @@ def test_the_gamma_path_keeps_the_support_of_gamma_even_where_magnitude_would_re
     assert by_gamma.tolist() == [True, True, False, False, False, True]
 
 
+@pytest.mark.slow
 def test_gamma_of_a_trained_run_is_read_from_last_pt_and_names_the_conv_and_linear_weights(slbi_run):
     model, gammas = model_and_gammas(load_run(slbi_run))
     weights = {name: p for name, p in model.named_parameters() if p.ndim in (2, 4)}
@@ -95,6 +96,7 @@ def test_gamma_of_a_trained_run_is_read_from_last_pt_and_names_the_conv_and_line
     assert 0 < filters_in_support < 6 + 16  # the path has started and not finished
 
 
+@pytest.mark.slow
 def test_prune_command_writes_the_table_and_figure_for_both_methods(slbi_run, tmp_path):
     out = tmp_path / "pruned"
     assert main(["prune", str(slbi_run), "--ratios", "25", "50", "--finetune", "1", "--out", str(out)]) == 0
@@ -110,6 +112,7 @@ def test_prune_command_writes_the_table_and_figure_for_both_methods(slbi_run, tm
     assert (out / "prune.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_prune_of_a_run_without_slbi_prunes_by_magnitude_and_bad_layers_are_one_clear_error(tmp_path, capsys,
                                                                                             cifar10):
     data = tiny_recipe_data(name="sgd", out_dir=str(tmp_path / "runs"), eval={"test": False})
@@ -126,6 +129,7 @@ def test_prune_of_a_run_without_slbi_prunes_by_magnitude_and_bad_layers_are_one_
     assert "a part of the path is a regular file" in err and "pass another --out folder" in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision, channels_last", [("bf16", True), ("fp32", False)])
 def test_fine_tuning_trains_in_the_runs_precision_and_memory_format(tmp_path, monkeypatch, cifar10, precision,
                                                                     channels_last):

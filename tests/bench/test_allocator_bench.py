@@ -17,6 +17,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
+@pytest.mark.slow
 def test_a_child_applies_its_setting_and_reports_its_step():
     bench = load_bench_script("allocator")
     auto = bench.measure("quick", "auto", steps=1, warmup=1)
@@ -26,6 +27,7 @@ def test_a_child_applies_its_setting_and_reports_its_step():
         assert run["img_s"] > 0 and run["batch"] == 512 and run["faults"] > 0 and run["peak_mib"] > 100
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not glibc_available(), reason="the two settings differ only under glibc")
 def test_the_table_gives_both_rates_and_their_ratio():
     out = _run("--recipes", "quick", "--rounds", "1", "--steps", "1", "--warmup", "2")
@@ -43,6 +45,7 @@ def test_an_unknown_recipe_is_named():
     assert out.returncode != 0 and "no_such_recipe" in out.stderr and "cifarlab recipes" in out.stderr
 
 
+@pytest.mark.slow
 def test_whole_training_runs_are_compared_by_their_training_time(cifar10):
     quick = str(BENCH_DIR.parent / "configs" / "quick.yaml")
     out = _run("--train", quick, "data.train_limit=1024", "data.val_size=256", "train.epochs=1",

@@ -18,6 +18,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
+@pytest.mark.slow
 def test_each_setting_scores_as_it_says():
     bench = load_bench_script("eval_speed")
     fp32 = bench.measure("quick", "fp32 system", 100)
@@ -40,6 +41,7 @@ def test_the_rounds_rotate_the_order_of_the_settings():
     assert all(len(measured) == 3 for measured in runs.values())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not glibc_available(), reason="the allocator settings differ only under glibc")
 def test_the_table_gives_the_three_rates_and_their_ratios():
     out = _run("--recipes", "quick", "--images", "200", "--rounds", "1")

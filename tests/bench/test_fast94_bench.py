@@ -1,5 +1,6 @@
 """bench/fast94.py writes airbench's data files from cifarlab's copy of CIFAR-10, in airbench's own format."""
 
+import pytest
 import torch
 
 from cifarlab.data import Dataset
@@ -30,6 +31,7 @@ def test_airbench_data_holds_the_same_images_as_nhwc_uint8_and_is_written_once(t
     assert not [p for p in (tmp_path / "cifar10").iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
+@pytest.mark.slow
 def test_a_baseline_recipe_trains_in_the_same_invocation_and_both_get_a_share_of_the_peak(tmp_path, cifar10, monkeypatch,
                                                                                             capsys):
     import json
@@ -98,6 +100,7 @@ def test_share_of_peak_gives_the_rate_its_share_and_the_training_time_at_the_ful
     assert bench.share_of_peak(rows, "airbench", 1e9, 200.0) == "airbench: no timed runs"
 
 
+@pytest.mark.slow
 def test_a_run_stopped_by_a_signal_ends_the_benchmark_with_its_code_and_keeps_the_runs_before_it(
         tmp_path, cifar10, monkeypatch, capsys):
     import json

@@ -6,6 +6,7 @@ import argparse
 import re
 import shlex
 import subprocess
+import sys
 
 import pytest
 
@@ -22,7 +23,15 @@ class ArgumentsParsed(Exception):
 def test_an_unknown_part_is_refused_naming_the_parts():
     result = subprocess.run(["bash", str(SCRIPT), "speed"], capture_output=True, text=True)
     assert result.returncode == 2
-    assert "unknown part 'speed': choose from pipeline bit fewshot fast94" in result.stderr
+    assert "unknown part 'speed': choose from checks pipeline bit fewshot fast94" in result.stderr
+
+
+@pytest.mark.slow
+def test_its_checks_part_collects_the_gpu_tests_that_make_test_leaves_out():
+    assert "tests/gpu" in SCRIPT.read_text()
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                             str(BENCH_DIR.parent / "tests" / "gpu")], capture_output=True, text=True)
+    assert result.returncode == 0 and "test_an_fp16_step_on_a_gpu" in result.stdout, result.stdout + result.stderr
 
 
 def test_it_calls_the_pipeline_bit_and_fast94_benchmarks():

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from cifarlab.data import load_dataset
 from cifarlab.data.sources import data_root, dataset_origin
 from tests.bench import BENCH_DIR, load_bench_script
@@ -50,6 +52,7 @@ def test_a_missing_or_damaged_part_is_refused_naming_it_and_nothing_is_written(t
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.slow
 def test_the_real_dataset_travels_in_two_parts_and_cifarlab_decodes_the_joined_copy(tmp_path, monkeypatch):
     upload = load_bench_script("gpu_upload")
     shared = data_root(None)

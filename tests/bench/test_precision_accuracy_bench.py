@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import yaml
 
 from tests.bench import load_bench_script
@@ -12,6 +13,7 @@ def load_bench():
     return load_bench_script("precision_accuracy")
 
 
+@pytest.mark.slow
 def test_both_precisions_train_from_one_seed_and_the_table_gives_their_difference(tmp_path, cifar10, monkeypatch):
     bench = load_bench()
     recipe = tmp_path / "tiny.yaml"

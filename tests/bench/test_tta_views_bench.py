@@ -46,6 +46,7 @@ def test_a_view_of_the_model_sees_the_shifted_mirrored_batch():
     assert torch.equal(unmirrored[..., 1, 3], batch[..., 0, 2])
 
 
+@pytest.mark.slow
 def test_the_runs_own_tta_is_rebuilt_exactly_and_the_table_has_every_weighting(trained_run):
     out = _run(trained_run, trained_run)
     assert out.returncode == 0, out.stderr

@@ -68,6 +68,7 @@ def test_corrupt_checkpoint_exits_2_and_eval_writes_nothing(tmp_path, capsys, ci
     assert sorted(p.name for p in run.iterdir()) == before
 
 
+@pytest.mark.slow
 def test_eval_of_a_finished_run_reports_and_writes_outputs(tmp_path, capsys, cifar10):
     assert main(["train", str(_recipe(tmp_path))]) == 0
     run = tmp_path / "runs" / "cli"
@@ -78,6 +79,7 @@ def test_eval_of_a_finished_run_reports_and_writes_outputs(tmp_path, capsys, cif
         assert (run / name).is_file(), name
 
 
+@pytest.mark.slow
 def test_ctrl_c_writes_a_checkpoint_exits_cleanly_and_the_run_resumes(tmp_path, cifar10):
     recipe = _recipe(tmp_path, train={**TINY["train"], "epochs": 200}, eval={"test": False})
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -119,6 +119,7 @@ def test_train_names_only_the_plots_it_wrote(tiny_run, cifar10, capsys):
     assert "confusion_val.png" in plots and all((run / name).is_file() for name in plots)
 
 
+@pytest.mark.slow
 def test_eval_scores_a_checkpoint_file_outside_its_run_folder(tiny_run, cifar10, tmp_path, capsys):
     folder, recipe = tiny_run
     best = folder / "runs" / "tiny" / "best.pt"

@@ -11,6 +11,7 @@ from cifarlab.cli import main
 SLICE = ["data.train_limit=200", "train.batch_size=32", "train.device=cpu"]
 
 
+@pytest.mark.slow
 def test_lr_find_quick_writes_lr_max_and_lr_min_and_their_plot(tmp_path, monkeypatch, capsys, cifar10):
     monkeypatch.chdir(tmp_path)
     assert main(["lr-find", "quick", "--steps", "50", "--out", "lrf", *SLICE]) == 0

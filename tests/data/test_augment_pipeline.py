@@ -79,6 +79,7 @@ def _tiny(tmp_path, name: str, **augment):
     {"ops": HEAVY, "policy": "randaugment"},
     {"ops": [{"name": "jpeg", "p": 0.5}], "policy": "augmix", "augmix_js": True},
 ], ids=["ops+randaugment", "augmix-js"])
+@pytest.mark.slow
 def test_a_run_with_heavy_augmentation_stops_and_resumes_bitwise_exactly(tmp_path, cifar10, augment):
     straight = run_recipe(_tiny(tmp_path, "straight", **augment))
     assert straight.status == "finished"

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # builds the site and starts a browser
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -53,6 +55,7 @@ def _figures(page) -> list[tuple[str, int]]:
                          ".map(img => [img.getAttribute('src').split('/').pop(), img.complete ? img.naturalWidth : 0])")
 
 
+@pytest.mark.slow
 def test_the_home_page_and_a_guide_render_with_their_figures(site_url, browser_page, tmp_path):
     page = browser_page
     page.goto(site_url)

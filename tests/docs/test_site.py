@@ -69,6 +69,7 @@ BREAKAGES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("breakage", BREAKAGES, ids=list(BREAKAGES))
 def test_a_broken_page_fails_the_strict_build(breakage, tmp_path):
     project = _project_copy(tmp_path)

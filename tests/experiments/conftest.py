@@ -11,7 +11,7 @@ from PIL import Image
 
 from cifarlab.cli import main
 from cifarlab.config import recipe_from_dict
-from cifarlab.data import examples_per_class
+from tests.conftest import write_image_folder
 
 TINY = {
     "name": "tiny", "seed": 0,
@@ -29,13 +29,7 @@ RUN_NAMES = ["lenet_seed0", "lenet_seed1", "convnet5_seed0", "convnet5_seed1"]
 def tiny_folder(tmp_path_factory, cifar10):
     """(dataset name, cache folder) of a 20-train / 10-test images per class folder of real CIFAR-10."""
     root = tmp_path_factory.mktemp("tiny_cifar")
-    for split, images, labels, per_class in (("train", cifar10.train_images, cifar10.train_labels, 20),
-                                             ("test", cifar10.test_images, cifar10.test_labels, 10)):
-        for index in examples_per_class(labels, per_class, seed=0).tolist():
-            folder = root / "images" / split / cifar10.classes[labels[index]]
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(images[index].permute(1, 2, 0).numpy()).save(folder / f"{index}.png")
-    return f"folder:{root / 'images'}", root / "cache"
+    return write_image_folder(root, cifar10, 20, 10), root / "cache"
 
 
 @pytest.fixture

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from cifarlab import runs
 from cifarlab.cli import main
 from tests.conftest import assert_equalised, clahe_scores_by_hand
 
 
+@pytest.mark.slow
 def test_validation_during_training_sees_equalised_images(clahe_run):
     run = runs.load_run(clahe_run)  # one epoch: the validated weights are the final ones
     expected, unequalised = clahe_scores_by_hand(run, "val")
@@ -27,6 +30,7 @@ def test_the_final_evaluation_scores_equalised_validation_and_test_images(clahe_
         assert_equalised(run.evaluations[split], *clahe_scores_by_hand(run, split))
 
 
+@pytest.mark.slow
 def test_cifarlab_eval_of_the_run_equalises_with_test_time_augmentation_too(clahe_run, tmp_path):
     folder = tmp_path / "run"
     shutil.copytree(clahe_run, folder)  # eval rewrites eval_test.json: leave the shared run as it was

@@ -2,13 +2,17 @@ import csv
 import json
 import shutil
 
+import pytest
 from PIL import Image
 
 from cifarlab.cli import main
 from cifarlab.runs import read_metrics
 from tests.experiments.conftest import RUN_NAMES
 
+pytestmark = pytest.mark.slow  # its fixtures train several real runs
 
+
+@pytest.mark.slow
 def test_report_of_a_sweep_writes_table_csv_and_plots(zoo_sweep, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["report", str(zoo_sweep), "--out", str(out)]) == 0

@@ -16,6 +16,7 @@ from tests.experiments.conftest import TINY_BIT
 from tests.experiments.conftest import sweep_recipe as _sweep_recipe
 
 
+@pytest.mark.slow
 def test_tiny_sweep_writes_results_table_and_figure_and_skips_finished_runs(tmp_path, small_cifar_folder, monkeypatch):
     upstream = tmp_path / "upstream.npz"
     save_npz(create("bit_resnetv2", num_classes=100, **TINY_BIT), upstream)
@@ -134,6 +135,7 @@ def _fake_summary(out):
     return out
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_and_its_wall_time_adds_up(tmp_path, small_cifar_folder, monkeypatch):
     real = fewshot.run_recipe
     calls = []

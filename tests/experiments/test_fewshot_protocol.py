@@ -17,6 +17,8 @@ from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.transfer.figure6 import figure6
 from tests.experiments.conftest import _write_folder, sweep_recipe
 
+pytestmark = pytest.mark.slow  # its fixtures train several real runs
+
 # The seed's form: [Step 499] loss=1.83e-06 train accu=100.00% test accu=84.44% (lr=3e-06)
 STEP_LINE = re.compile(r"^\[Step (\d+)\] loss=(\d\.\d\de[+-]\d\d) train accu=(\d+\.\d\d)% "
                        r"test accu=(\d+\.\d\d)% \(lr=(\S+)\)$")
@@ -42,6 +44,7 @@ def _run_dirs(out):
     return [out / "runs" / f"scratch_1shot_seed{seed}" for seed in range(3)]
 
 
+@pytest.mark.slow
 def test_a_fewshot_run_at_batch_32_trains_at_lr_0_003_after_warmup(batch32_sweep):
     out, _ = batch32_sweep
     for run_dir in _run_dirs(out):

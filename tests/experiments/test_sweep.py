@@ -46,6 +46,7 @@ def test_a_sweep_writes_one_run_per_grid_point_and_its_tables(zoo_sweep):
     assert "±" in (zoo_sweep / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_rerun_finishes_only_what_is_missing_and_leaves_finished_runs_untouched(zoo_sweep, recipe_file, tmp_path, monkeypatch,
                                                                                    tiny_cache):
     out = tmp_path / "zoo"
@@ -87,6 +88,7 @@ def test_a_rerun_finishes_only_what_is_missing_and_leaves_finished_runs_untouche
     assert _without(rows, TIMES)[:2] == _without(before, TIMES)[:2]
 
 
+@pytest.mark.slow
 def test_two_local_workers_give_the_same_results_as_one(zoo_sweep, recipe_file, tmp_path, tiny_cache):
     out = tmp_path / "parallel"
     assert main(["sweep", str(recipe_file), "--grid", "model.name=lenet,convnet5", "seed=0", "--jobs", "2",
@@ -104,6 +106,7 @@ def test_two_local_workers_give_the_same_results_as_one(zoo_sweep, recipe_file, 
     assert "lenet" in (out / "logs" / "lenet.log").read_text()  # progress went to a log, not the shared terminal
 
 
+@pytest.mark.slow
 def test_slurm_launcher_runs_through_submitit(zoo_sweep, recipe_file, tmp_path, tiny_cache):
     pytest.importorskip("submitit")
     out = tmp_path / "slurm"
@@ -199,6 +202,7 @@ def test_a_sweep_refuses_to_skip_runs_trained_with_another_recipe(zoo_sweep, rec
     assert (out / "results.csv").read_text() == before
 
 
+@pytest.mark.slow
 def test_sweep_takes_shipped_recipe_and_sweep_names_from_any_folder(tmp_path, monkeypatch, capsys, cifar10):
     from cifarlab.config.shipped import RECIPES_DIR
 

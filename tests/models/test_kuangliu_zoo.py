@@ -21,6 +21,7 @@ from cifarlab.models import create, names
 from cifarlab.models.efficientnet import stochastic_depth
 from cifarlab.models.layer_table import format_layer_table, layer_table
 from cifarlab.models.summary import count_parameters, multiply_adds
+from tests.models.test_activation import activation_calls
 
 KUANGLIU_PARAMS = {
     "googlenet": 6_166_250,
@@ -41,22 +42,11 @@ KUANGLIU_PARAMS = {
     "pnasnet_b": 451_626,
 }
 NEW_MODELS = list(KUANGLIU_PARAMS)
-ACTIVATION_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU)
 # The README "Accuracy" table of kuangliu/pytorch-cifar, in its order, as cifarlab names the models.
 README_MODELS = [
     "vgg16_bn", "resnet18", "resnet50", "resnet101", "regnetx_200mf", "regnety_400mf", "mobilenet_v2",
     "resnext29_32x4d", "resnext29_2x64d", "simple_dla", "densenet121", "preact_resnet18", "dpn92", "dla",
 ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def one_cpu_thread():
-    # Two 32x32 images gain nothing from threads, and on shared, busy cores the waits between
-    # threads cost many times the convolutions themselves.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def build_on_meta(name: str, **options) -> nn.Module:
@@ -86,20 +76,6 @@ def test_a_batch_of_two_images_gives_two_rows_of_ten_finite_logits(name):
 def test_the_class_count_sets_the_logits(name):
     model = build_on_meta(name, num_classes=100)
     assert tuple(model(torch.empty(2, 3, 32, 32, device="meta")).shape) == (2, 100)
-
-
-def activation_calls(model: nn.Module) -> Counter:
-    """How many times each activation type runs in one forward pass (on the meta device)."""
-    calls: Counter = Counter()
-    hooks = [
-        module.register_forward_hook(lambda module, inputs, output: calls.update([type(module)]))
-        for module in model.modules()
-        if isinstance(module, ACTIVATION_TYPES)
-    ]
-    model(torch.empty(1, 3, 32, 32, device="meta"))
-    for hook in hooks:
-        hook.remove()
-    return calls
 
 
 @pytest.mark.parametrize("name", NEW_MODELS)

@@ -11,16 +11,6 @@ from cifarlab.models import create, names
 from cifarlab.models.summary import count_parameters, model_table, multiply_adds
 
 
-@pytest.fixture(autouse=True)
-def one_cpu_thread():
-    # One image gains nothing from threads, and on shared, busy cores the waits between
-    # threads cost many times the convolutions themselves.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 class TinyNet(nn.Module):
     """conv3x3 3->4 (padding 1, no bias) on 8x8, then a linear layer 256 -> 5."""
 

@@ -89,16 +89,6 @@ SHAPE_ONLY = [
 ZOO = list(EXPECTED_PARAMS)
 
 
-@pytest.fixture(autouse=True)
-def one_cpu_thread():
-    # A batch of one or two 32x32 images gains nothing from threads, and on shared, busy cores
-    # the waits between threads cost many times the convolutions themselves.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def build_on_meta(name: str, num_classes: int = 10) -> nn.Module:
     with torch.device("meta"):
         return create(name, num_classes)

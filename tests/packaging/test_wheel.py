@@ -61,6 +61,7 @@ def outside(tmp_path) -> tuple[Path, dict]:
     return tmp_path, env
 
 
+@pytest.mark.slow
 def test_the_wheel_imports_its_own_copy_with_recipes(installed, outside):
     folder, env = outside
     where = _run([str(installed / "python"), "-c", "import cifarlab; print(cifarlab.__file__)"], folder, env).strip()
@@ -73,6 +74,7 @@ def test_the_wheel_imports_its_own_copy_with_recipes(installed, outside):
     assert "name: fdu_resnet18" in printed and "name: plateau" in printed  # `extends: base.yaml` inside the wheel
 
 
+@pytest.mark.slow
 def test_the_wheel_reads_real_data_and_trains_a_shipped_recipe_by_name(installed, outside):
     folder, env = outside
     if not env.get("CIFARLAB_DATA"):

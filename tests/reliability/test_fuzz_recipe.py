@@ -62,6 +62,7 @@ def test_fuzz_covers_every_recipe_key():
     assert set(NOT_TRAINED) <= names  # a renamed key must not silently drop out of the fuzz
 
 
+@pytest.mark.slow
 def test_every_key_loads_or_refuses_each_hostile_value_with_one_message(base_file):
     tracebacks = []
     for key in KEYS:
@@ -84,6 +85,7 @@ def test_random_overrides_of_any_keys_load_or_are_refused(base_file, drawn):
         assert str(exc).strip()
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES, **SETTINGS)
 @given(drawn=overrides(TRAINED_KEYS, most=2, plausible=True))
 def test_random_overrides_train_one_step_or_are_refused_leaving_nothing(base_file, drawn):

@@ -42,6 +42,7 @@ def recipe_file(tmp_path, cifar10):
     return path
 
 
+@pytest.mark.slow
 def test_training_killed_at_random_steps_resumes_to_the_same_weights_and_metrics(harness, recipe_file, tmp_path):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     start = harness.train_command(str(recipe_file), [], reference)
@@ -90,6 +91,7 @@ def _check_differences_can_fail(harness, reference, resumed):
     assert any(d.startswith(f"last.pt.model.{name}") for d in harness.differences(reference, resumed))
 
 
+@pytest.mark.slow
 def test_sweep_killed_at_random_steps_resumes_every_run_exactly(harness, recipe_file, tmp_path):
     def command(out):
         return lambda: harness.cifarlab("sweep", str(recipe_file), "--grid", "seed=0,1", "--out", str(out))
@@ -119,6 +121,7 @@ def _image_folder(root, dataset, per_class):
                 Image.fromarray(images[i].permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
 
 
+@pytest.mark.slow
 def test_fewshot_sweep_killed_at_random_steps_resumes_every_run_exactly(harness, tmp_path, cifar10_small, monkeypatch):
     monkeypatch.setenv("CIFARLAB_CACHE", str(tmp_path / "cache"))  # the children see it too
     _image_folder(tmp_path / "images", cifar10_small, per_class=4)

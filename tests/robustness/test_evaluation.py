@@ -20,6 +20,7 @@ from cifarlab.robustness.evaluation import evaluate_robustness, summarise
 from tests.conftest import equalise_by_hand, probabilities_by_hand
 
 
+@pytest.mark.slow
 def test_eval_on_the_fly_writes_table_json_heatmap_and_report(tiny_run, capsys):
     assert main(["robustness", "eval", str(tiny_run), "--corruptions", "gaussian_noise", "contrast",
                  "--severities", "1", "5", "--limit", "40"]) == 0

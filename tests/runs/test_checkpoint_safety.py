@@ -191,6 +191,7 @@ def test_npz_weights_holding_a_pickled_object_are_refused_and_nothing_runs(tmp_p
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_a_checkpoint_copied_out_of_its_run_is_scored_as_its_run_scored_it(tiny_recipe, tmp_path, capsys):
     import json
     import shutil

@@ -116,6 +116,7 @@ def test_a_full_disk_is_one_error_line_and_no_file(exported, tmp_path, capsys, m
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_an_exported_clahe_run_says_its_inputs_are_equalised_and_scores_as_the_run(clahe_run, tmp_path):
     path = tmp_path / "clahe.safetensors"
     assert main(["export", str(clahe_run), "--out", str(path)]) == 0

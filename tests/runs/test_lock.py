@@ -57,6 +57,7 @@ def test_a_folder_held_elsewhere_is_refused_naming_the_holder_until_that_process
     assert not (tmp_path / LOCK_FILE).exists()  # let go: nothing left in the folder
 
 
+@pytest.mark.slow
 def test_resuming_a_run_another_process_is_training_is_one_message_and_changes_nothing(tmp_path, cifar10, capsys,
                                                                                       other_process):
     data = tiny_recipe_data(name="busy", out_dir=str(tmp_path / "runs"), eval={"test": False})
@@ -87,6 +88,7 @@ def test_a_sweep_started_again_neither_clears_nor_resumes_a_point_in_progress(tm
     assert not (point / WALL_FILE).exists()
 
 
+@pytest.mark.slow
 def test_a_new_run_skips_a_folder_another_process_has_just_claimed(tmp_path, cifar10, other_process):
     claimed = tmp_path / "runs" / "race"
     claimed.mkdir(parents=True)

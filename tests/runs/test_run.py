@@ -64,6 +64,7 @@ def test_metrics_reader_refuses_a_garbled_line_in_the_middle_naming_file_and_lin
         read_metrics(tmp_path / "missing.jsonl")
 
 
+@pytest.mark.slow
 def test_load_run_reads_recipe_history_evaluations_and_checkpoints(tiny_run):
     run = load_run(tiny_run.run_dir)
     assert run.dir == tiny_run.run_dir and run.recipe.model.name == "lenet" and run.recipe.eval.tta == "flip"

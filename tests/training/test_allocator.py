@@ -56,6 +56,7 @@ def _python(script: str, mode: str) -> dict:
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not allocator.glibc_available(), reason="tunes glibc's malloc only")
 def test_auto_keeps_freed_tensors_in_the_process_instead_of_faulting_them_back_in():
     retained = _python(_FAULTS, "auto")
@@ -68,6 +69,7 @@ def test_auto_keeps_freed_tensors_in_the_process_instead_of_faulting_them_back_i
     assert retained["faults"] < system["faults"] / 10
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not allocator.glibc_available(), reason="tunes glibc's malloc only")
 def test_the_memory_kept_for_speed_is_given_back_when_asked():
     retained = _python(_RELEASE, "auto")
@@ -93,6 +95,7 @@ def test_a_run_releases_the_memory_when_it_ends(tiny_recipe, monkeypatch):
     assert calls == ["auto", "released"]
 
 
+@pytest.mark.slow
 def test_evaluation_commands_use_the_runs_setting_and_give_the_memory_back(tiny_recipe, tmp_path, monkeypatch):
     import cifarlab
     from cifarlab.cli import main

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 
 from cifarlab.runner.run import run_recipe
@@ -37,6 +38,7 @@ class StopAfter(Callback):
             trainer.stop_requested = True
 
 
+@pytest.mark.slow
 def test_a_callback_sees_every_step_with_its_gradients_epochs_and_final_evaluation(tiny_recipe):
     watcher = GradientNorms()
     result = run_recipe(tiny_recipe(train={"epochs": 2}, eval={"test": True}), callbacks=[watcher])
@@ -48,6 +50,7 @@ def test_a_callback_sees_every_step_with_its_gradients_epochs_and_final_evaluati
     assert watcher.ended == "finished"
 
 
+@pytest.mark.slow
 def test_a_callback_can_stop_a_run_which_then_resumes_from_its_last_checkpoint(tiny_recipe):
     recipe = tiny_recipe(train={"epochs": 2})
     stopped = run_recipe(recipe, callbacks=[StopAfter(4)])

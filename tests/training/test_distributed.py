@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 import yaml
 
@@ -10,6 +11,7 @@ from cifarlab.runner.run import run_recipe
 from cifarlab.runs.checkpoint import load_checkpoint
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_with_gloo_match_one_process(tmp_path, cifar10):
     # LeNet has no BatchNorm, so two ranks each taking half of every batch, with gradients
     # averaged by DistributedDataParallel, must reach the single-process weights.

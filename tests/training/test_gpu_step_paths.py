@@ -48,6 +48,7 @@ def test_fused_is_refused_for_an_optimiser_torch_has_no_fused_kernel_for():
 
 @pytest.mark.parametrize("mode, passed", [("default", None), ("reduce-overhead", "reduce-overhead"),
                                           ("max-autotune", "max-autotune")])
+@pytest.mark.slow
 def test_compile_mode_reaches_torch_compile_and_the_run_trains(tiny_recipe, monkeypatch, mode, passed):
     # torch.compile itself is exercised by test_loop's compiled run; here the mode must reach it.
     calls = []

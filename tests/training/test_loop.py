@@ -22,6 +22,7 @@ def _weights(run_dir, name="last.pt"):
     return load_checkpoint(run_dir / name)["model"]
 
 
+@pytest.mark.slow
 def test_a_run_writes_recipe_metrics_tensorboard_and_checkpoints(tiny_recipe):
     result = run_recipe(tiny_recipe())
     d = result.run_dir
@@ -37,6 +38,7 @@ def test_a_run_writes_recipe_metrics_tensorboard_and_checkpoints(tiny_recipe):
     assert load_checkpoint(d / "last.pt")["progress"]["step"] == epochs[-1]["step"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_at", [3, 7])
 def test_a_stopped_and_resumed_run_ends_with_bitwise_identical_weights(tiny_recipe, stop_at):
     recipe = tiny_recipe(augment={"mixup_alpha": 0.3, "cutmix_alpha": 1.0}, train={"ema_decay": 0.9, "epochs": 2},
@@ -64,6 +66,7 @@ def test_a_stopped_and_resumed_run_ends_with_bitwise_identical_weights(tiny_reci
         assert resumed_epoch["train_top1"] == straight_epoch["train_top1"]
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_matches_the_full_batch_step(tiny_recipe):
     # Without BatchNorm (lenet), two half batches accumulate to the same update as one full batch.
     kw = dict(model={"name": "lenet", "options": {}}, augment={"cutout": 0})
@@ -97,6 +100,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_re
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("every, expected", [(1, [6, 12, 18]), (2, [12, 18]), (0, [18])])
 def test_checkpoint_every_sets_the_epochs_that_write_last_pt(tiny_recipe, monkeypatch, every, expected):
     saved = []
@@ -140,6 +144,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
         load_checkpoint(path)
 
 
+@pytest.mark.slow
 def test_airbench_methods_train_whitened_frozen_first_layer_and_resume_exactly(tiny_recipe):
     recipe = tiny_recipe(model={"name": "airbench94", "options": {"widths": [8, 16, 16]}, "init": "airbench"},
                          augment={"flip": "alternating", "cutout": 0}, optim={"bias_lr_scale": 64.0},
@@ -157,6 +162,7 @@ def test_airbench_methods_train_whitened_frozen_first_layer_and_resume_exactly(t
     assert load_checkpoint(straight.run_dir / "last.pt")["progress"]["finished"] is True
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++")), reason="torch.compile on CPU needs a C++ compiler")
 def test_compiled_training_saves_plain_checkpoints_that_resume(tiny_recipe):
     # train.compile wraps only the forward model: checkpoints hold the plain module's keys, no `_orig_mod.`.
@@ -200,6 +206,7 @@ def test_resume_refuses_a_run_whose_recipe_was_edited_and_leaves_its_files_alone
     assert (stopped.run_dir / "indices.json").read_bytes() == indices_before
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_the_final_evaluation_stops_a_complete_run_that_resume_evaluates(tiny_recipe, capsys,
                                                                                        monkeypatch):
     import cifarlab.runner.run as run_module
@@ -253,6 +260,7 @@ def test_ctrl_c_while_lookahead_ends_the_run_stops_it_complete(tiny_recipe, monk
     assert resumed.status == "finished" and (stopped.run_dir / "report.md").is_file()
 
 
+@pytest.mark.slow
 def test_resume_of_a_folder_killed_before_its_first_checkpoint_starts_it_from_step_0(tiny_recipe, capsys):
     from cifarlab.runs.folder import load_run_recipe
 

@@ -34,6 +34,7 @@ def test_a_loss_that_never_falls_gives_lr_min_a_tenth_of_lr_max():
     assert found.lr_min == pytest.approx(found.lr_max / 10) and found.lr_min_rule == LR_MIN_FALLBACK
 
 
+@pytest.mark.slow
 def test_lr_find_in_a_recipe_runs_the_range_test_and_records_the_lr(tiny_recipe):
     recipe = tiny_recipe(optim={"lr": "find"}, train={"epochs": 1})
     result = run_recipe(recipe)
@@ -50,6 +51,7 @@ def test_lr_find_in_a_recipe_runs_the_range_test_and_records_the_lr(tiny_recipe)
     check_same_recipe(recipe, result.run_dir)  # a sweep still knows the run as its own: both numbers were settled by the test
 
 
+@pytest.mark.slow
 def test_the_range_test_steps_like_the_run_precision_and_memory_format(tiny_recipe, monkeypatch):
     import cifarlab.training.lr_finder as lr_finder
 

@@ -71,6 +71,7 @@ def test_muon_lowers_the_training_loss():
     assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.slow
 def test_a_stopped_and_resumed_muon_run_ends_with_bitwise_identical_weights(tiny_recipe):
     recipe = tiny_recipe(optim={"name": "muon", "lr": 0.05, "muon_lr_scale": 2.0})
     straight = run_recipe(recipe)

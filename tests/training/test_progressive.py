@@ -91,6 +91,7 @@ class InputSides(Callback):
         self.hook.remove()
 
 
+@pytest.mark.slow
 def test_a_real_run_trains_small_then_full_size_and_evaluates_at_full_size(tiny_recipe):
     recipe = tiny_recipe(augment={"progressive_size": 24, "progressive_epochs": 1}, train={"epochs": 2},
                          eval={"test": True, "batch_size": 200})

@@ -51,6 +51,7 @@ def _small_convnet() -> nn.Module:
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,lr,mu,threshold", [("slbi", 0.1, 5.0, 1.0), ("slbi_adam", 0.01, 1.0, 0.1)])
 def test_gamma_starts_empty_and_its_support_grows_along_the_path(cifar10, name, lr, mu, threshold):
     torch.manual_seed(0)
@@ -85,6 +86,7 @@ def test_only_convolution_and_linear_weights_get_a_gamma():
     assert with_gamma == {"0.weight", "4.weight", "9.weight"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["slbi", "slbi_adam"])
 def test_a_stopped_and_resumed_slbi_run_ends_with_bitwise_identical_weights_and_gamma(tiny_recipe, name):
     lr = 0.05 if name == "slbi" else 0.01

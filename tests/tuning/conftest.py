@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from PIL import Image
 
-from cifarlab.data import examples_per_class
+from tests.conftest import write_image_folder
 
 TINY = {
     "name": "tiny", "seed": 0,
@@ -34,13 +33,7 @@ PRUNER = {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 0}
 def tiny_folder(tmp_path_factory, cifar10):
     """(dataset name, cache folder) of a 30-train / 5-test images per class folder of real CIFAR-10."""
     root = tmp_path_factory.mktemp("tune_cifar")
-    for split, images, labels, per_class in (("train", cifar10.train_images, cifar10.train_labels, 30),
-                                             ("test", cifar10.test_images, cifar10.test_labels, 5)):
-        for index in examples_per_class(labels, per_class, seed=0).tolist():
-            folder = root / "images" / split / cifar10.classes[labels[index]]
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(images[index].permute(1, 2, 0).numpy()).save(folder / f"{index}.png")
-    return f"folder:{root / 'images'}", root / "cache"
+    return write_image_folder(root, cifar10, 30, 5), root / "cache"
 
 
 @pytest.fixture

@@ -6,11 +6,13 @@ import csv
 import shutil
 
 import optuna
+import pytest
 from PIL import Image
 
 from cifarlab.cli import main
 
 
+@pytest.mark.slow
 def test_report_of_a_study_folder_writes_the_table_the_best_trial_and_both_plots(seeded_study, tmp_path, capsys):
     folder = tmp_path / "study"
     shutil.copytree(seeded_study, folder)

@@ -18,6 +18,8 @@ from cifarlab.cli import main
 from cifarlab.tuning.liveness import PID, RETRY_OF
 from tests.tuning.conftest import write_tune_file
 
+pytestmark = pytest.mark.slow  # its fixtures train several real runs
+
 REPO = Path(__file__).resolve().parents[2]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -49,6 +51,7 @@ def test_a_seeded_study_prunes_poor_trials_and_each_trial_is_an_ordinary_run(see
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
 
 
+@pytest.mark.slow
 def test_running_the_same_command_again_redoes_no_finished_trial(seeded_study, recipe_file, tiny_cache, tmp_path):
     before = [(t.number, t.state, t.value) for t in _study(seeded_study).get_trials()]
     tune = write_tune_file(seeded_study.parent, recipe_file)
@@ -73,6 +76,7 @@ def _wait_for_metrics(trials: Path, process: subprocess.Popen, timeout_s: float 
     raise AssertionError(f"no trial wrote metrics (exit code {process.poll()})")
 
 
+@pytest.mark.slow
 def test_a_trial_killed_mid_run_is_failed_and_tried_again(recipe_file, tiny_cache, tmp_path):
     tune, out = write_tune_file(tmp_path, recipe_file), tmp_path / "study"
     process = subprocess.Popen([sys.executable, "-m", "cifarlab", "tune", str(tune), "--out", str(out)],
@@ -95,6 +99,7 @@ def test_a_trial_killed_mid_run_is_failed_and_tried_again(recipe_file, tiny_cach
     assert "cut off; retried as" in (out / "trials.md").read_text()
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_trial_cleanly_fails_it_and_queues_its_values_again(recipe_file, tiny_cache, tmp_path):
     tune, out = write_tune_file(tmp_path, recipe_file), tmp_path / "study"
     process = subprocess.Popen([sys.executable, "-m", "cifarlab", "tune", str(tune), "--out", str(out)],
@@ -123,6 +128,7 @@ def test_a_journal_file_holds_the_study_and_the_report_finds_it(recipe_file, tin
     assert main(["report", str(out)]) == 0 and (out / "trials.csv").is_file()
 
 
+@pytest.mark.slow
 def test_two_local_workers_share_one_study(recipe_file, tiny_cache, tmp_path):
     tune, out = write_tune_file(tmp_path, recipe_file, trials=4), tmp_path / "study"
     assert main(["tune", str(tune), "--out", str(out), "--jobs", "2"]) == 0
@@ -133,6 +139,7 @@ def test_two_local_workers_share_one_study(recipe_file, tiny_cache, tmp_path):
     assert len(list((out / "logs").glob("*.log"))) == 4  # progress went to a log per trial, not the shared terminal
 
 
+@pytest.mark.slow
 def test_slurm_launcher_runs_workers_through_submitit(recipe_file, tiny_cache, tmp_path):
     pytest.importorskip("submitit")
     tune, out = write_tune_file(tmp_path, recipe_file, trials=1), tmp_path / "study"

@@ -92,16 +92,8 @@ def _device(device: str | None) -> torch.device:
 
 
 def landscape_of_run(
-    run_dir: str | os.PathLike,
-    out: str | os.PathLike | None = None,
-    *,
-    dims: int = 2,
-    points: int = 21,
-    extent: float = 1.0,
-    images: int = 1000,
-    split: str = "test",
-    seed: int = 0,
-    device: str | None = None,
+    run_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, dims: int = 2, points: int = 21,
+    extent: float = 1.0, images: int = 1000, split: str = "test", seed: int = 0, device: str | None = None,
     batch_size: int = 500,
 ) -> dict[str, Path]:
     """Slice a run's loss around its weights along `dims` filter-normalised random directions.
@@ -140,16 +132,8 @@ def landscape_of_run(
 
 
 def interpolate_runs(
-    run_a: str | os.PathLike,
-    run_b: str | os.PathLike,
-    out: str | os.PathLike | None = None,
-    *,
-    points: int = 21,
-    margin: float = 0.5,
-    images: int = 1000,
-    split: str = "test",
-    seed: int = 0,
-    device: str | None = None,
+    run_a: str | os.PathLike, run_b: str | os.PathLike, out: str | os.PathLike | None = None, *, points: int = 21,
+    margin: float = 0.5, images: int = 1000, split: str = "test", seed: int = 0, device: str | None = None,
     batch_size: int = 500,
 ) -> dict[str, Path]:
     """Loss and accuracy along the line from run A's weights (alpha 0) to run B's (alpha 1).

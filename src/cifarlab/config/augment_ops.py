@@ -27,14 +27,13 @@ class Number:
 
 
 @dataclass(frozen=True)
-class Span:
-    """A [low, high] range a per-image value is drawn uniformly from; one number means a fixed value."""
+class Span(Number):
+    """A [low, high] range a per-image value is drawn uniformly from; one number means a fixed value.
+
+    Bounds, help and `integer` as a Number's; only the default is a pair.
+    """
 
     default: tuple[float, float]
-    lo: float
-    hi: float
-    help: str
-    integer: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,7 +162,7 @@ def _check_value(kind: Any, value: Any, where: str) -> Any:
         if value == "random" or (_is_number(value) and 0.0 <= value <= 1.0):
             return value
         raise CifarlabError(f"{where} must be 'random' or a grey level between 0 and 1, got {show(value)}")
-    if isinstance(kind, Number):
+    if not isinstance(kind, Span):  # one Number
         if _is_number(value) and kind.lo <= value <= kind.hi and (not kind.integer or float(value).is_integer()):
             return int(value) if kind.integer else float(value)
         raise CifarlabError(f"{where} must be {'an integer' if kind.integer else 'a number'} between {kind.lo:g} "

@@ -46,16 +46,8 @@ def confusion_csv(confusion: Tensor, classes: Sequence[str]) -> str:
     return csv_rows_text(["true\\pred", *classes], [[name, *row] for name, row in zip(classes, confusion.tolist())])
 
 
-def write_split(
-    evaluation: Evaluation,
-    images: Tensor,
-    labels: Tensor,
-    classes: Sequence[str],
-    out_dir: str | os.PathLike,
-    split_name: str,
-    *,
-    misclassified: int = 32,
-) -> dict:
+def write_split(evaluation: Evaluation, images: Tensor, labels: Tensor, classes: Sequence[str],
+                out_dir: str | os.PathLike, split_name: str, *, misclassified: int = 32) -> dict:
     """Write a scored split's JSON, confusion CSV and PNG, top-loss gallery and reliability diagram.
 
     `images` and `labels` are those `evaluation` was scored on (the gallery shows the images).
@@ -80,17 +72,8 @@ def write_split(
     return summary
 
 
-def evaluate_split(
-    model: nn.Module,
-    images: Tensor,
-    labels: Tensor,
-    classes: Sequence[str],
-    out_dir: str | os.PathLike,
-    settings: EvalSettings,
-    *,
-    misclassified: int = 32,
-    model_label: Optional[str] = None,
-) -> dict:
+def evaluate_split(model: nn.Module, images: Tensor, labels: Tensor, classes: Sequence[str], out_dir: str | os.PathLike,
+                   settings: EvalSettings, *, misclassified: int = 32, model_label: Optional[str] = None) -> dict:
     """Score `images` (uint8, N x C x H x W) against `labels` with `settings` and write the files of
     split `settings.split` (see above).
 

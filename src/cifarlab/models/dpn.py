@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from cifarlab.models.layers import StemStagesHead, conv1x1, conv3x3, make_activation
+from cifarlab.models.layers import Bottleneck, StemStagesHead, conv1x1, conv3x3, make_activation
 from cifarlab.models.registry import register_variant
 
 GROUPS = 32
@@ -28,25 +28,24 @@ RESIDUAL_WIDTHS = (256, 512, 1024, 2048)
 DENSE_DEPTHS = (16, 32, 24, 128)
 
 
-class DualPathBlock(nn.Module):
-    """Grouped bottleneck whose output is split into a residual sum and a dense concatenation."""
+class DualPathBlock(Bottleneck):
+    """Grouped bottleneck whose output is split into a residual sum and a dense concatenation.
+
+    The layers are a 32-group Bottleneck's, widened by `dense_depth` output channels; only the first
+    block of a stage has a projection shortcut (the others add the input as it is).
+    """
 
     def __init__(
         self, in_channels: int, width: int, out_channels: int, dense_depth: int, stride: int, first: bool,
         activation: str = "relu",
     ):
-        super().__init__()
-        self.out_channels = out_channels
         total = out_channels + dense_depth
-        self.conv1 = conv1x1(in_channels, width)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = conv3x3(width, width, stride, groups=GROUPS)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = conv1x1(width, total)
-        self.bn3 = nn.BatchNorm2d(total)
-        self.shortcut = (
-            nn.Sequential(conv1x1(in_channels, total, stride), nn.BatchNorm2d(total)) if first else nn.Identity()
-        )
+
+        def shortcut() -> nn.Module:
+            return nn.Sequential(conv1x1(in_channels, total, stride), nn.BatchNorm2d(total)) if first else nn.Identity()
+
+        super().__init__(in_channels, width, total, stride, groups=GROUPS, activation=activation, shortcut=shortcut)
+        self.out_channels = out_channels  # the residual part; the rest of the channels are the dense path
         self.relu = make_activation(activation)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ global average pool before the classifier. The pool is adaptive, which equals th
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Optional
 
 from torch import Tensor, nn
 
@@ -102,7 +103,7 @@ class Bottleneck(nn.Module):
 
     def __init__(
         self, in_channels: int, mid_channels: int, out_channels: int, stride: int = 1, groups: int = 1,
-        activation: str = "relu",
+        activation: str = "relu", shortcut: Optional[Callable[[], nn.Module]] = None,
     ):
         super().__init__()
         self.out_channels = out_channels
@@ -112,7 +113,9 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(mid_channels)
         self.conv3 = conv1x1(mid_channels, out_channels)
         self.bn3 = nn.BatchNorm2d(out_channels)
-        self.shortcut = projection(in_channels, out_channels, stride)
+        # A factory, called here, so a family's own shortcut is initialised in the same order (and from the
+        # same random draws) as this one would be.
+        self.shortcut = shortcut() if shortcut is not None else projection(in_channels, out_channels, stride)
         self.relu = make_activation(activation, inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:

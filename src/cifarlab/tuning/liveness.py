@@ -17,6 +17,8 @@ import threading
 import time
 from typing import Optional
 
+from cifarlab.system.processes import is_alive
+
 HEARTBEAT_S = 60.0  # how often a running trial says it is alive
 STALE_AFTER_S = 600.0  # silence after which a trial from another host counts as dead
 PID, HOST, STARTED, LAST_SEEN, RETRY_OF = "worker_pid", "worker_host", "worker_started", "last_seen", "retry_of"
@@ -38,12 +40,9 @@ def worker_identity() -> dict:
 
 
 def _alive_here(pid: int, started: Optional[str]) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """Whether the worker `pid` still runs: alive, and (where /proc tells) the same process that started."""
+    if not is_alive(pid):
         return False
-    except PermissionError:
-        pass  # another user's process: it exists
     now = _process_start(pid)
     if now == "":
         return False  # killed and not yet reaped by its parent

@@ -12,7 +12,7 @@ from typing import Optional
 
 from cifarlab.atomic import make_dirs, write_text
 from cifarlab.errors import CifarlabError
-from cifarlab.tables import csv_text
+from cifarlab.tables import csv_text, markdown_table
 from cifarlab.tuning.liveness import RETRY_OF
 from cifarlab.tuning.objective import COMMAND, DIVERGED
 from cifarlab.tuning.optuna_extra import import_optuna
@@ -111,13 +111,10 @@ def _markdown(study, rows: list[dict], params: list[str], metric: str, importanc
              + ", ".join(f"{n} {state}" for state, n in counts.items() if n), ""]
     lines += _best_section(study, metric)
     headings = ["trial", *params, metric, "state", "wall (s)", "run"]
-    lines += ["## Trials", "", "| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
-    for row in rows:
-        cells = [f"{row['number']:04d}", *(_cell(row.get(p)) for p in params), _cell(row["value"]),
-                 row["state"] + (f" (epoch {row['last_epoch']})" if row["state"] == "pruned" and row["last_epoch"] else "")
-                 + (f" ({row['note']})" if row["note"] else ""), _cell(row["wall_s"]), row["run"] or "-"]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Plots", "", f"![optimisation history]({HISTORY_PLOT})", ""]
+    cells = [[f"{row['number']:04d}", *(_cell(row.get(p)) for p in params), _cell(row["value"]),
+              row["state"] + (f" (epoch {row['last_epoch']})" if row["state"] == "pruned" and row["last_epoch"] else "")
+              + (f" ({row['note']})" if row["note"] else ""), _cell(row["wall_s"]), row["run"] or "-"] for row in rows]
+    lines += ["## Trials", "", markdown_table(headings, cells), "## Plots", "", f"![optimisation history]({HISTORY_PLOT})", ""]
     if importances:
         lines += [f"![parameter importance]({IMPORTANCE_PLOT})", "",
                   ", ".join(f"{name} {share:.2f}" for name, share in importances.items()), ""]
