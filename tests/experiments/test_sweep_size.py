@@ -31,3 +31,27 @@ def test_a_study_of_more_trials_than_max_runs_is_refused_before_its_folder_exist
     err = capsys.readouterr().err
     assert code == 2 and "this study would run 20,000 trials, more than the 10,000 allowed" in err
     assert not (tmp_path / "study").exists()
+
+
+def test_a_model_axis_with_the_recipes_options_of_another_model_is_refused_before_any_run(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    code = main(["sweep", "quick", "--grid", "model.name=lenet,convnet5", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("cifarlab: error:") == 1
+    assert "sweep point lenet: model 'lenet' has no option width_multiplier" in err and "model.options={}" in err
+    assert not out.exists()
+
+
+def test_the_readme_tour_sweep_plans_every_point():
+    import shlex
+    from pathlib import Path
+
+    from cifarlab.sweeps.grid import grid_points
+    from cifarlab.sweeps.grid_sweep import sweep_spec
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (line,) = [line for line in readme.splitlines() if line.startswith("cifarlab sweep quick --grid")]
+    words = shlex.split(line.split("#")[0])
+    grid = words[words.index("--grid") + 1 : words.index("--out")]
+    spec = sweep_spec("quick", grid)
+    assert len(grid_points(spec.recipe, spec.grid, spec.overrides)) == 4  # 2 lengths x 2 seeds, each one checked

@@ -99,6 +99,12 @@ def _from_portable(path: str | os.PathLike, name: str | None, num_classes: int |
     return load_portable_weights(model, path, header, options)
 
 
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse options model `name` has no parameter for, without building it (a sweep checks every point so)."""
+    if not is_prefixed(name):  # a catalogue prefix (timm/...) checks its options when the model is built
+        _check_options(name, constructor_of(name), options)
+
+
 def _check_options(name: str, build: Callable[..., nn.Module], options: dict[str, Any]) -> None:
     """Name the options `build` has no parameter for (a recipe's options kept after model.name changed)."""
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 from cifarlab.config import load_recipe
 from cifarlab.config.recipe import Recipe
 from cifarlab.errors import CifarlabError
+from cifarlab.models.catalogue import check_options
 from cifarlab.sweeps import MAX_RUNS
 
 # Keys that say where a run goes: the sweep decides those.
@@ -119,5 +120,9 @@ def grid_points(recipe_path: str | Path, grid: dict[str, list[str]], overrides: 
     points = []
     for name, combo in zip(names, combinations):
         recipe = load_recipe(recipe_path, fixed + [f"{k}={v}" for k, v in combo.items()])
+        try:  # a model axis with the recipe's options of another model: said before any run starts
+            check_options(recipe.model.name, dict(recipe.model.options))
+        except CifarlabError as exc:
+            raise CifarlabError(f"sweep point {name}: {exc}") from None
         points.append(Point(name=name, values=combo, recipe=replace(recipe, name=name)))
     return points
