@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "cifarlab.tables": 1,
     "cifarlab.system": 1,
     "cifarlab.download": 1,
+    "cifarlab.figures": 1,
     "cifarlab.config": 2,
     "cifarlab.data": 3,
     "cifarlab.models": 4,

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from cifarlab.analysis.bn_study import BNStudy
-from cifarlab.evaluation.plots import save_figure
+from cifarlab.figures import save_figure
 
 COLOURS = {"vgg_a": "tab:green", "vgg_a_bn": "tab:red"}
 LABELS = {"vgg_a": "Standard VGG", "vgg_a_bn": "Standard VGG + BatchNorm"}

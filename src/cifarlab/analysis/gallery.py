@@ -12,7 +12,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from cifarlab.evaluation.plots import save_figure
+from cifarlab.figures import save_figure
 
 # How strongly the heat map covers the image: enough to read both.
 OVERLAY_WEIGHT = 0.5

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from cifarlab.evaluation.plots import save_figure
+from cifarlab.figures import save_figure
 
 
 def plot_curve(coordinates: np.ndarray, loss: np.ndarray, accuracy: np.ndarray, path: str | os.PathLike,

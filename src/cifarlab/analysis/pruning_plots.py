@@ -8,7 +8,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from cifarlab.evaluation.plots import save_figure
+from cifarlab.figures import save_figure
 
 COLOURS = {"slbi": "tab:red", "magnitude": "tab:blue"}
 LABELS = {"slbi": "DessiLBI (Gamma)", "magnitude": "weight magnitude"}

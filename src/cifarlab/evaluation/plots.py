@@ -15,19 +15,11 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from cifarlab.atomic import atomic_path
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation.calibration import expected_calibration_error, reliability
 from cifarlab.evaluation.metrics import image_losses, top_losses
+from cifarlab.figures import save_figure
 from cifarlab.runs import read_metrics
-
-
-def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Write `fig` as PNG to `path` atomically (format given, since the temp name has no .png)."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
-    return path
 
 
 def plot_confusion(confusion: Tensor, classes: Sequence[str], path: str | os.PathLike) -> Path:

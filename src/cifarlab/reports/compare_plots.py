@@ -7,7 +7,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
-from cifarlab.evaluation.plots import save_figure
+from cifarlab.figures import save_figure
 from cifarlab.runs import Run
 
 # (metric key in an epoch record, panel title, as a percentage) for the 2 x 2 curve grid.

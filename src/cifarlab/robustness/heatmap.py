@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from cifarlab.evaluation.plots import save_figure
+from cifarlab.figures import save_figure
 
 
 def plot_robustness(result: dict, path: str | os.PathLike) -> Path:

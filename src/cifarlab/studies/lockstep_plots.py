@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from cifarlab.evaluation.plots import save_figure
+from cifarlab.figures import save_figure
 
 # (metric key in an epoch record, panel title, as a percentage): upper row training, lower row validation.
 PANELS = [[("loss", "training loss", False), ("train_top1", "training accuracy (%)", True)],

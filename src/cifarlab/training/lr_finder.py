@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from cifarlab import runs
-from cifarlab.atomic import atomic_path, make_dirs, write_text
+from cifarlab.atomic import make_dirs, write_text
 from cifarlab.config.recipe import Recipe
 from cifarlab.data.pipeline import BatchPipeline
 from cifarlab.errors import CifarlabError
+from cifarlab.figures import save_figure
 from cifarlab.progress import track
 from cifarlab.training.losses import get_loss
 from cifarlab.training.optim import build_optimizer
@@ -162,6 +163,5 @@ def write_lr_find(out_dir: Path, finding: LrFinding) -> None:
     ax.set(xscale="log", xlabel="learning rate", ylabel="smoothed training loss", title="LR range test")
     ax.legend()
     fig.tight_layout()
-    with atomic_path(out_dir / runs.LR_FIND_PLOT) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    save_figure(fig, out_dir / runs.LR_FIND_PLOT, dpi=100)
     plt.close(fig)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from cifarlab.atomic import atomic_path
+from cifarlab.figures import save_figure
 
 # CIFAR-10 test accuracy (%), median of 5 random subsets, read off Figure 6 of Kolesnikov et al.,
 # "Big Transfer (BiT)", ECCV 2020 (so about +-1). Keys: (upstream, shots) -> {architecture: value}.
@@ -40,8 +40,7 @@ def paper_value(weights: str, shots: int, dataset: str = "cifar10") -> Optional[
 def plot_figure6(summary: list[dict], rows: list[dict], path: Path, dataset: str = "cifar10") -> None:
     """Write figure6.png: the sweep of `dataset` beside the paper's values for that dataset."""
     fig = figure6(summary, rows, dataset)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    save_figure(fig, path, dpi=100)
 
 
 def _centres(summary: list[dict], labels: list[str], shots: int, key: str) -> list[tuple[int, float]]:
