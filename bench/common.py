@@ -12,11 +12,12 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 
-from cifarlab.runner.run import RunResult
+if TYPE_CHECKING:  # only the annotation: cpu_peak and the timing helpers need none of the training stack
+    from cifarlab.runner.run import RunResult
 
 
 def synchronize(device: Optional[torch.device]) -> None:
