@@ -42,6 +42,7 @@ from cifarlab.data.cache import cache_dir
 from cifarlab.runner.run import run_recipe
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CLASSES = {"cifar10": 10, "cifar100": 100}  # the head's size, for the FLOP count
 
 
 def device_name() -> str:
@@ -50,11 +51,12 @@ def device_name() -> str:
     return f"{platform.machine()} cpu x{torch.get_num_threads()}"
 
 
-def run_cifarlab(recipe_path: str, seed: int, overrides: list[str], label: str = "") -> dict:
+def run_cifarlab(recipe_path: str, seed: int, overrides: list[str], label: str = "",
+                 out_dir: str = "runs/bench_fast94") -> dict:
     """One run of the recipe. `train_s` sums the epochs' times (training alone); `wall_s` also holds loading the
     data, the final TTA evaluation and writing the report with its plots."""
     recipe = load_recipe(recipe_path, overrides)
-    recipe = replace(recipe, seed=seed, name=f"{recipe.name}_{label + '_' if label else ''}seed{seed}", out_dir="runs/bench_fast94")
+    recipe = replace(recipe, seed=seed, name=f"{recipe.name}_{label + '_' if label else ''}seed{seed}", out_dir=out_dir)
     t0 = time.perf_counter()
     result = run_recipe(recipe)
     exit_if_stopped(result)
@@ -77,7 +79,7 @@ def training_flops_per_image(recipe_path: str, overrides: list[str]) -> float:
     from cifarlab.models import create
 
     recipe = load_recipe(recipe_path, overrides)
-    model = create(recipe.model.name, num_classes=10, **recipe.model.options)
+    model = create(recipe.model.name, num_classes=CLASSES.get(recipe.data.dataset, 10), **recipe.model.options)
     whiten = getattr(model, "whiten", None) if recipe.model.init == "airbench" else None
     if whiten is not None:
         whiten.weight.requires_grad_(False)

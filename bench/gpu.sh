@@ -4,7 +4,7 @@
 # for the fast94 side-by-side (pip install airbench). Outputs go to bench/results/*_gpu.txt.
 #
 #   bash bench/gpu.sh                 # everything
-#   bash bench/gpu.sh pipeline bit    # only some parts: checks, pipeline, bit, fewshot, fast94
+#   bash bench/gpu.sh pipeline bit    # only some parts: checks, pipeline, bit, fewshot, fast94, fast100
 #
 # On a bare lent GPU machine (the checkout only, at most 64 MiB carried per command, no internet):
 #   here:   python bench/gpu_upload.py split --data ../shared/data      # CIFAR-10 in two parts
@@ -18,7 +18,7 @@ PY=${PY:-python3}
 RESULTS=bench/results
 mkdir -p "$RESULTS"
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(checks pipeline bit fewshot fast94)
+[ ${#parts[@]} -eq 0 ] && parts=(checks pipeline bit fewshot fast94 fast100)
 
 for part in "${parts[@]}"; do
   case "$part" in
@@ -39,6 +39,8 @@ for part in "${parts[@]}"; do
         | tail -8 | tee "$RESULTS/fewshot_r50x1_gpu.txt" ;;
     fast94)    # 94% on CIFAR-10: cifarlab's recipe beside airbench.train94, 5 seeds each, after one warm-up each
       $PY bench/fast94.py --recipe configs/fast94.yaml --seeds 0 1 2 3 4 --airbench --warmup train.device=cuda | tee "$RESULTS/fast94_gpu.txt" ;;
-    *) echo "unknown part '$part': choose from checks pipeline bit fewshot fast94" >&2; exit 2 ;;
+    fast100)   # CIFAR-100 from scratch: fast100 on 3 seeds (the CPU recipe as it is, on the GPU)
+      $PY bench/fast100.py --recipe configs/fast100.yaml --seeds 0 1 2 train.device=cuda | tee "$RESULTS/cifar100_gpu.txt" ;;
+    *) echo "unknown part '$part': choose from checks pipeline bit fewshot fast94 fast100" >&2; exit 2 ;;
   esac
 done

@@ -182,6 +182,7 @@ def test_every_shipped_fdu_study_reads_and_resolves_its_recipes():
             recipe = load_recipe(study.recipe, [*study.overrides, *first], check_machine=False)
             assert recipe.train.epochs == (50 if not suffix else 5)
             assert recipe.model.name == ("resnet18" if not suffix else "vgg_a_bn")
+            assert recipe.eval.test_curve  # the seed's figures show test curves below the training curves
     assert len(read_study(folder / "optimizer.yaml").variants) == 7
     assert read_study("fdu/studies/loss_cpu") == read_study(folder / "loss_cpu.yaml")  # by name, from anywhere
 

@@ -23,7 +23,7 @@ class ArgumentsParsed(Exception):
 def test_an_unknown_part_is_refused_naming_the_parts():
     result = subprocess.run(["bash", str(SCRIPT), "speed"], capture_output=True, text=True)
     assert result.returncode == 2
-    assert "unknown part 'speed': choose from checks pipeline bit fewshot fast94" in result.stderr
+    assert "unknown part 'speed': choose from checks pipeline bit fewshot fast94 fast100" in result.stderr
 
 
 @pytest.mark.slow
@@ -34,8 +34,8 @@ def test_its_checks_part_collects_the_gpu_tests_that_make_test_leaves_out():
     assert result.returncode == 0 and "test_an_fp16_step_on_a_gpu" in result.stdout, result.stdout + result.stderr
 
 
-def test_it_calls_the_pipeline_bit_and_fast94_benchmarks():
-    assert {name for name, _ in CALLS} == {"pipeline", "bit_step", "fast94"}
+def test_it_calls_the_pipeline_bit_fast94_and_fast100_benchmarks():
+    assert {name for name, _ in CALLS} == {"pipeline", "bit_step", "fast94", "fast100"}
 
 
 @pytest.mark.parametrize("name, arguments", CALLS)

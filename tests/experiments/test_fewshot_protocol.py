@@ -115,3 +115,18 @@ def test_the_bit_p_recipe_is_the_notebooks_protocol():
     assert run.train.steps == 500 and run.schedule.boundaries == [100, 200, 300, 400, 500]
     assert run.optim.lr == 0.003 and (run.augment.resize, run.augment.crop) == (160, 128)
     assert run.fewshot.with_replacement and run.data.examples_per_class == 5
+
+
+@pytest.mark.parametrize("overrides, lr", [([], 0.003), (["fewshot.lr_scaling=linear"], 0.003 * 32 / 512)])
+def test_the_offline_bit_p_recipe_runs_the_notebooks_protocol_on_the_cpu_upstream_at_either_rate(overrides, lr):
+    recipe = load_recipe("bit_p_offline_cpu", overrides)
+    reference = load_recipe("bit_fewshot_r50x3")
+    for key in ("shots", "seeds", "with_replacement"):
+        assert getattr(recipe.fewshot, key) == getattr(reference.fewshot, key), key
+    assert recipe.train.batch_size == reference.train.batch_size == 32
+    weights = recipe.fewshot.weights[0]
+    assert weights == "runs/bit_upstream_cifar100_cpu/weights.npz"
+    # The same network from scratch (the upstream's weights.npz is made by `cifarlab train bit_upstream_cifar100_cpu`).
+    run = fewshot.run_recipe_for(recipe, "scratch", shots=5, seed=0, num_classes=10, image_size=32)
+    assert run.train.steps == 500 and run.optim.lr == pytest.approx(lr)
+    assert (run.augment.resize, run.augment.crop) == (72, 64)  # the upstream model's own 64x64 scale

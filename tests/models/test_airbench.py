@@ -47,7 +47,29 @@ def test_width_multiplier_and_widths_build_smaller_networks():
     assert sum(p.numel() for p in small.parameters()) < AIRBENCH94_PARAMETERS / 50
 
 
+# airbench96.py's network (KellerJordan/cifar10-airbench): widths 128, 512, 512, three convs per group, for 10
+# classes; its layers add up to 312 (whitening) + 27,648 + 2 x 147,456 + 589,824 + 2 x 2,359,296
+# + 3 x 2,359,296 + 5,120 (head) + 6,912 (BatchNorm scales and shifts) = 12,721,208.
+AIRBENCH96_PARAMETERS = 12_721_208
+
+
+def test_depth_3_builds_airbench96s_groups_with_a_residual_over_the_last_two_convs():
+    model = create("airbench94", widths=[128, 512, 512], depth=3).eval()
+    assert sum(p.numel() for p in model.parameters()) == AIRBENCH96_PARAMETERS
+    group = model.groups[1]
+    x = torch.randn(2, 128, 16, 16)
+    with torch.no_grad():
+        first = group.activ(group.norm1(group.pool(group.conv1(x))))
+        middle = group.activ(group.norm2(group.conv2(first)))
+        expected = group.activ(group.norm3(group.conv3(middle)) + first)
+        assert torch.allclose(group(x), expected)
+        assert model(torch.randn(2, 3, 24, 24)).shape == (2, 10)  # progressive resizing's small batches too
+    assert not hasattr(create("airbench94").groups[0], "conv3")
+
+
 def test_bad_widths_are_rejected_with_a_fix():
+    with pytest.raises(CifarlabError, match=r"depth must be 2 \(airbench94's groups\) or 3"):
+        create("airbench94", depth=4)
     with pytest.raises(CifarlabError, match="three positive integers"):
         create("airbench94", widths=[64, 256])
     with pytest.raises(CifarlabError, match="width_multiplier"):

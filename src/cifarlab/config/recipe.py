@@ -167,6 +167,9 @@ class EvalConfig:
     tta: Literal["none", "flip", "flip_translate", "shift16"] = setting("none", "test-time augmentation of the final evaluation")
     batch_size: int = bounded(1000, 1, help="images per evaluation batch")
     test: bool = setting(True, "evaluate the final model on the test set when training ends")
+    test_curve: bool = setting(False, "also score the test split at every epoch end (test_loss, test_top1), for "
+                               "display only, as the FDU seed's figures show it: nothing selects, stops early "
+                               "or lowers the lr on it")
 
 
 @dataclass

@@ -103,8 +103,12 @@ def _series(records: list[dict], kind: str, key: str) -> tuple[list[float], list
     return xs, ys
 
 
+TEST_CURVE_LABEL = "test (display only)"
+
+
 def plot_curves(metrics_jsonl_path: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """Training curves from metrics.jsonl: loss (log scale), train/val accuracy, learning rate."""
+    """Training curves from metrics.jsonl: loss (log scale), train/val accuracy (and the display-only test
+    curve of eval.test_curve), learning rate."""
     records = read_metrics(metrics_jsonl_path)
     if not records:
         raise CifarlabError(f"{metrics_jsonl_path} holds no metrics yet; train for at least one logged step")
@@ -120,11 +124,14 @@ def plot_curves(metrics_jsonl_path: str | os.PathLike, path: str | os.PathLike) 
     val_x, val_loss = _series(records, "epoch", "val_loss")
     if val_x:
         loss_ax.plot(val_x, val_loss, "o-", label="val")
-    if any(v > 0 for v in step_loss + epoch_loss + val_loss):
+    test_x, test_loss = _series(records, "epoch", "test_loss")
+    if test_x:  # eval.test_curve
+        loss_ax.plot(test_x, test_loss, "s--", label=TEST_CURVE_LABEL)
+    if any(v > 0 for v in step_loss + epoch_loss + val_loss + test_loss):
         loss_ax.set_yscale("log")
     loss_ax.set(title="loss", xlabel="epoch")
 
-    for key, label in (("train_top1", "train"), ("val_top1", "val")):
+    for key, label in (("train_top1", "train"), ("val_top1", "val"), ("test_top1", TEST_CURVE_LABEL)):
         xs, ys = _series(records, "epoch", key)
         if not xs and key == "train_top1":
             xs, ys = _series(records, "step", key)

@@ -34,20 +34,32 @@ class FrozenScaleBatchNorm(nn.BatchNorm2d):
 
 
 class ConvGroup(nn.Module):
-    """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU; halves the resolution."""
+    """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU; halves the resolution.
 
-    def __init__(self, channels_in: int, channels_out: int, bn_momentum: float):
+    `depth=3` is airbench96's group (KellerJordan/cifar10-airbench, airbench96.py): a third conv3x3 -> BN,
+    and a residual from after the first GELU over the last two convs, added before the last GELU.
+    """
+
+    def __init__(self, channels_in: int, channels_out: int, bn_momentum: float, depth: int = 2):
         super().__init__()
         self.conv1 = nn.Conv2d(channels_in, channels_out, 3, padding="same", bias=False)
         self.pool = nn.MaxPool2d(2)
         self.norm1 = FrozenScaleBatchNorm(channels_out, bn_momentum)
         self.conv2 = nn.Conv2d(channels_out, channels_out, 3, padding="same", bias=False)
         self.norm2 = FrozenScaleBatchNorm(channels_out, bn_momentum)
+        if depth == 3:
+            self.conv3 = nn.Conv2d(channels_out, channels_out, 3, padding="same", bias=False)
+            self.norm3 = FrozenScaleBatchNorm(channels_out, bn_momentum)
+        self.depth = depth
         self.activ = nn.GELU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.activ(self.norm1(self.pool(self.conv1(x))))
-        return self.activ(self.norm2(self.conv2(x)))
+        if self.depth == 2:
+            return self.activ(self.norm2(self.conv2(x)))
+        shortcut = x
+        x = self.activ(self.norm2(self.conv2(x)))
+        return self.activ(self.norm3(self.conv3(x)) + shortcut)
 
 
 class AirbenchNet(nn.Module):
@@ -59,6 +71,7 @@ class AirbenchNet(nn.Module):
         widths: Sequence[int] = AIRBENCH94_WIDTHS,
         bn_momentum: float = 0.4,
         scaling_factor: float = 1 / 9,
+        depth: int = 2,
     ):
         super().__init__()
         widths = tuple(int(w) for w in widths)
@@ -68,9 +81,9 @@ class AirbenchNet(nn.Module):
         self.whiten = nn.Conv2d(3, whiten_width, WHITEN_KERNEL, padding=0, bias=True)
         self.activ = nn.GELU()
         self.groups = nn.Sequential(
-            ConvGroup(whiten_width, widths[0], bn_momentum),
-            ConvGroup(widths[0], widths[1], bn_momentum),
-            ConvGroup(widths[1], widths[2], bn_momentum),
+            ConvGroup(whiten_width, widths[0], bn_momentum, depth),
+            ConvGroup(widths[0], widths[1], bn_momentum, depth),
+            ConvGroup(widths[1], widths[2], bn_momentum, depth),
         )
         # 32 -> 31 (2x2 valid) -> 15 -> 7 -> 3 after the pools, where airbench's 3x3 max-pool is the
         # global max. Written as a global max-pool, so the same network also takes the smaller
@@ -99,12 +112,16 @@ def airbench94(
     widths: Sequence[int] | None = None,
     width_multiplier: float = 1.0,
     bn_momentum: float = 0.4,
+    depth: int = 2,
 ) -> AirbenchNet:
     """airbench94: widths (64, 256, 256), 1,972,792 parameters for 10 classes.
 
     `widths=(a, b, c)` sets the three group widths; `width_multiplier` scales them
-    (applied after `widths`), e.g. 0.5 gives (32, 128, 128).
+    (applied after `widths`), e.g. 0.5 gives (32, 128, 128). `depth=3` gives each group
+    airbench96's third conv and residual (airbench96 itself: widths (128, 512, 512), depth 3).
     """
+    if depth not in (2, 3):
+        raise CifarlabError(f"airbench94 depth must be 2 (airbench94's groups) or 3 (airbench96's), got {depth!r}")
     base = AIRBENCH94_WIDTHS if widths is None else tuple(widths)
     if len(base) != 3 or any(int(w) < 1 for w in base):
         raise CifarlabError(
@@ -112,4 +129,4 @@ def airbench94(
         )
     if width_multiplier != 1.0:
         base = scaled_widths(base, width_multiplier)
-    return AirbenchNet(num_classes=num_classes, widths=base, bn_momentum=bn_momentum)
+    return AirbenchNet(num_classes=num_classes, widths=base, bn_momentum=bn_momentum, depth=depth)

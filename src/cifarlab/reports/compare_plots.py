@@ -7,19 +7,17 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from cifarlab.evaluation.curve_panels import curve_panels
 from cifarlab.figures import save_figure
 from cifarlab.runs import Run
 
-# (metric key in an epoch record, panel title, as a percentage) for the 2 x 2 curve grid.
-CURVE_PANELS = [[("loss", "training loss", False), ("train_top1", "training accuracy (%)", True)],
-                [("val_loss", "validation loss", False), ("val_top1", "validation accuracy (%)", True)]]
-
-
 def plot_curves(runs: list[Run], names: list[str], path: str | Path) -> Path:
-    """Upper row: training loss and accuracy; lower row: validation loss and accuracy; one line per run, by epoch."""
+    """Upper row: training loss and accuracy; lower row: test loss and accuracy where the runs recorded the
+    display-only test curve (eval.test_curve), else validation; one line per run, by epoch."""
     fig = Figure(figsize=(11, 8), layout="constrained")
     axes = fig.subplots(2, 2)
-    for row_panels, row_axes in zip(CURVE_PANELS, axes):
+    panels = curve_panels(record for run in runs for record in run.history)
+    for row_panels, row_axes in zip(panels, axes):
         for (key, title, percent), ax in zip(row_panels, row_axes):
             for run, name in zip(runs, names):
                 points = [(r["epoch"], r[key]) for r in run.history if r.get(key) is not None and r.get("epoch") is not None]

@@ -75,20 +75,31 @@ def build_model(recipe: Recipe, num_classes: int) -> nn.Module:
 def build_batches(recipe: Recipe, splits: Splits, place: Placement,
                   geometry: dict) -> tuple[BatchPipeline, Optional[BatchPipeline]]:
     """The training batches and, when there is a validation split, the validation batches, on the device."""
-    t, device = recipe.train, place.device
-    common = dict(num_classes=splits.num_classes, mean=splits.mean, std=splits.std, channels_last=t.channels_last,
-                  clahe=clahe_of(recipe.data))
+    t = recipe.train
     train = BatchPipeline(
-        splits.train_images.to(device), splits.train_labels, batch_size=t.batch_size,
+        splits.train_images.to(place.device), splits.train_labels, batch_size=t.batch_size,
         augment=recipe.augment, label_smoothing=t.label_smoothing, seed=recipe.seed,
-        rank=place.rank, world_size=place.world_size, with_replacement=recipe.fewshot.with_replacement, **common,
+        rank=place.rank, world_size=place.world_size, with_replacement=recipe.fewshot.with_replacement,
+        **_pipeline_options(recipe, splits),
     )
     val = None
     if len(splits.val_images):
-        augment = AugmentConfig(crop_padding=0, flip="none", resize=geometry["resize"]) if geometry else None
-        val = BatchPipeline(splits.val_images.to(device), splits.val_labels, batch_size=recipe.eval.batch_size,
-                            augment=augment, shuffle=False, drop_last=False, **common)
+        val = evaluation_batches(recipe, splits, place, geometry, splits.val_images, splits.val_labels)
     return train, val
+
+
+def evaluation_batches(recipe: Recipe, splits: Splits, place: Placement, geometry: dict,
+                       images: torch.Tensor, labels: torch.Tensor) -> BatchPipeline:
+    """Images scored during training (validation, or the display-only test curve): in order, unaugmented,
+    at the model's evaluation size, normalised (and equalised) as the training images."""
+    augment = AugmentConfig(crop_padding=0, flip="none", resize=geometry["resize"]) if geometry else None
+    return BatchPipeline(images.to(place.device), labels, batch_size=recipe.eval.batch_size, augment=augment,
+                         shuffle=False, drop_last=False, **_pipeline_options(recipe, splits))
+
+
+def _pipeline_options(recipe: Recipe, splits: Splits) -> dict:
+    return dict(num_classes=splits.num_classes, mean=splits.mean, std=splits.std,
+                channels_last=recipe.train.channels_last, clahe=clahe_of(recipe.data))
 
 
 @dataclass
@@ -114,6 +125,7 @@ class Prepared:
     splits: Splits
     train_batches: BatchPipeline
     val_batches: Optional[BatchPipeline]
+    test_curve_batches: Optional[BatchPipeline]  # eval.test_curve: scored every epoch, for display only
 
 
 def run_recipe(recipe: Recipe, resume: Optional[Path] = None, stop_after: Optional[int] = None,
@@ -160,14 +172,19 @@ def _prepare(request: RunRequest, place: Placement, folder: RunFolder) -> Prepar
         splits = replace(splits, mean=tuple(normalisation[0]), std=tuple(normalisation[1]))
     side = recipe.augment.crop or recipe.augment.resize or splits.train_images.shape[-1]
     check_fits(recipe, len(splits.train_images), model, (splits.train_images.shape[1], side, side),
-               extra_bytes=splits.train_images.numel() + splits.val_images.numel())
+               extra_bytes=splits.train_images.numel() + splits.val_images.numel()
+               + (splits.test_images.numel() if recipe.eval.test_curve else 0))
     if recipe.model.init == "airbench":
         airbench_init_from_data(model, splits.train_images, splits.mean, splits.std, recipe.seed, clahe_of(recipe.data))
-    train_batches, val_batches = build_batches(recipe, splits, place, evaluation_geometry(model, recipe))
+    geometry = evaluation_geometry(model, recipe)
+    train_batches, val_batches = build_batches(recipe, splits, place, geometry)
+    test_curve_batches = None
+    if recipe.eval.test_curve:
+        test_curve_batches = evaluation_batches(recipe, splits, place, geometry, splits.test_images, splits.test_labels)
     if recipe.optim.lr == "find":
         folder.claim(recipe)  # the range test writes its plot into the run folder
         recipe = _find_lr(recipe, model, train_batches, place, folder.path)
-    return Prepared(recipe, model, splits, train_batches, val_batches)
+    return Prepared(recipe, model, splits, train_batches, val_batches, test_curve_batches)
 
 
 def _build_trainer(prepared: Prepared, request: RunRequest, place: Placement, run_dir: Path) -> Trainer:
@@ -175,7 +192,8 @@ def _build_trainer(prepared: Prepared, request: RunRequest, place: Placement, ru
     sinks = build_sinks(recipe.log.sinks, run_dir, f"{recipe.name} {recipe.model.name}", stream=request.progress_stream,
                         tracking_uri=recipe.log.tracking_uri, project=recipe.log.project) if place.is_main else []
     return Trainer(recipe, prepared.model, prepared.train_batches, prepared.val_batches, place, run_dir,
-                   [*sinks, *freezing_callbacks(recipe.model), *request.callbacks], classes=prepared.splits.classes)
+                   [*sinks, *freezing_callbacks(recipe.model), *request.callbacks], classes=prepared.splits.classes,
+                   test_curve_batches=prepared.test_curve_batches)
 
 
 def _start_in_folder(trainer: Trainer, prepared: Prepared, request: RunRequest, folder: RunFolder) -> None:

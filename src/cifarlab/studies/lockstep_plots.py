@@ -1,4 +1,5 @@
-"""The figure of a lockstep study: every variant's curves overlaid, training above, validation below (FDU layout)."""
+"""The figure of a lockstep study: every variant's curves overlaid, training above, test (display only) or
+validation below (the FDU seed's layout)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from cifarlab.evaluation.curve_panels import curve_panels
 from cifarlab.figures import save_figure
-
-# (metric key in an epoch record, panel title, as a percentage): upper row training, lower row validation.
-PANELS = [[("loss", "training loss", False), ("train_top1", "training accuracy (%)", True)],
-          [("val_loss", "validation loss", False), ("val_top1", "validation accuracy (%)", True)]]
 
 
 def _series(histories: list[list[dict]], key: str, percent: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +28,8 @@ def plot_lockstep_curves(curves: dict[str, list[list[dict]]], path: str | Path, 
     """
     fig = Figure(figsize=(11, 8), layout="constrained")
     axes = fig.subplots(2, 2)
-    for row_panels, row_axes in zip(PANELS, axes):
+    panels = curve_panels(record for histories in curves.values() for history in histories for record in history)
+    for row_panels, row_axes in zip(panels, axes):
         for (key, panel_title, percent), ax in zip(row_panels, row_axes):
             for variant, histories in curves.items():
                 epochs, values = _series(histories, key, percent)

@@ -95,15 +95,18 @@ class Trainer:
     """Holds a run's model, optimiser, schedule and batches; `fit()` trains to the end.
 
     `run_dir=None` trains without a run folder: no checkpoint is written (a study's training that
-    keeps its results in memory).
+    keeps its results in memory). `test_curve_batches` (eval.test_curve) are scored at every epoch end
+    and only recorded (test_loss, test_top1): no checkpoint choice, plateau or stop looks at them.
     """
 
     def __init__(self, recipe: Recipe, model: nn.Module, train_batches: BatchPipeline | FixedBatches,
                  val_batches: Optional[BatchPipeline], placement: Placement, run_dir: Optional[Path],
-                 callbacks: Iterable[Callback] = (), classes: Optional[list[str]] = None):
+                 callbacks: Iterable[Callback] = (), classes: Optional[list[str]] = None,
+                 test_curve_batches: Optional[BatchPipeline] = None):
         self.recipe, self.place = recipe, placement
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.train_batches, self.val_batches = train_batches, val_batches
+        self.test_curve_batches = test_curve_batches
         self.callbacks = CallbackList(callbacks)
         self.classes = list(classes) if classes is not None else [str(i) for i in range(train_batches.num_classes)]
         t, device = recipe.train, placement.device
@@ -272,6 +275,8 @@ class Trainer:
         record.update(val_loss=val_loss, val_top1=val_top1)
         if self.ema is not None and self.val_batches is not None and val_loss is not None:
             record["ema_val_loss"], record["ema_val_top1"] = self.validate(self.ema.module)
+        if self.test_curve_batches is not None:  # display only: recorded after every decision above
+            record["test_loss"], record["test_top1"] = self.validate(self.model, self.test_curve_batches)
         every = self.recipe.train.checkpoint_every
         if step == self.total_steps or (every and epoch % every == 0):
             self.save(runs.LAST)
@@ -282,16 +287,17 @@ class Trainer:
             self.callbacks.call(moment, self, record)
 
     @torch.no_grad()
-    def validate(self, model: nn.Module) -> tuple[float, float]:
-        """Mean loss and top-1 over every validation image."""
+    def validate(self, model: nn.Module, batches: Optional[BatchPipeline] = None) -> tuple[float, float]:
+        """Mean loss and top-1 over every validation image (or every image of `batches`)."""
+        batches = batches if batches is not None else self.val_batches
         was_training = model.training
         model.eval()
         loss = correct = 0.0
         with autocast_for(self.place.device, self.recipe.train.precision):
-            for batch in self.val_batches.epoch(0):
+            for batch in batches.epoch(0):
                 logits = model(batch.inputs).float()
                 loss += F.cross_entropy(logits, batch.labels, reduction="sum")
                 correct += (logits.argmax(1) == batch.labels).sum()
         model.train(was_training)
-        n = len(self.val_batches.images)
+        n = len(batches.images)
         return float(loss) / n, float(correct) / n

@@ -127,7 +127,8 @@ class ConsoleProgress(Callback):
 # (record key, label, format) in the order an epoch line shows them.
 EPOCH_FIELDS = (
     ("loss", "loss", ".4f"), ("train_top1", "top1", ".2%"), ("val_loss", "val_loss", ".4f"),
-    ("val_top1", "val_top1", ".2%"), ("ema_val_top1", "ema_val_top1", ".2%"), ("lr", "lr", ".3g"),
+    ("val_top1", "val_top1", ".2%"), ("ema_val_top1", "ema_val_top1", ".2%"),
+    ("test_top1", "test_top1 (display only)", ".2%"), ("lr", "lr", ".3g"),
 )
 
 

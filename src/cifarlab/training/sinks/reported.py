@@ -21,7 +21,8 @@ FINAL_METRICS = ("top1", "top5", "loss", "ece")
 
 
 def scalar_tags(record: dict) -> dict[str, float]:
-    """The numbers of a metrics record as tags: `val_top1` -> `val/top1`, others under `<kind>/`.
+    """The numbers of a metrics record as tags: `val_top1` -> `val/top1` (`test_top1`, the display-only
+    test curve, -> `test/top1`), others under `<kind>/`.
 
     `step` and `kind` locate the record and are no metric; missing (None) and non-finite values are
     left out, since no tracker can plot them.
@@ -32,7 +33,8 @@ def scalar_tags(record: dict) -> dict[str, float]:
             continue
         if not math.isfinite(value):
             continue
-        tag = f"val/{key[4:]}" if key.startswith("val_") else f"{record['kind']}/{key}"
+        split = key.split("_", 1)[0]
+        tag = f"{split}/{key[len(split) + 1:]}" if split in ("val", "test") else f"{record['kind']}/{key}"
         tags[tag] = float(value)
     return tags
 
