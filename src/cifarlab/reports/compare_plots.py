@@ -11,6 +11,7 @@ from cifarlab.evaluation.curve_panels import curve_panels
 from cifarlab.figures import save_figure
 from cifarlab.runs import Run
 
+
 def plot_curves(runs: list[Run], names: list[str], path: str | Path) -> Path:
     """Upper row: training loss and accuracy; lower row: test loss and accuracy where the runs recorded the
     display-only test curve (eval.test_curve), else validation; one line per run, by epoch."""
