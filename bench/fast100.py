@@ -2,8 +2,8 @@
 time, the GFLOP/s it achieved and their share of the bf16 convolution peak measured in the same invocation;
 ResNet-18 trained with the FDU recipe for set training times beside them; and the accuracy-against-time plot.
 
-    python bench/fast100.py --seeds 0 1 2                                   # configs/fast100.yaml, 3 seeds
-    python bench/fast100.py --recipe configs/fast100_15min.yaml configs/fast100_30min.yaml --seeds 0
+    python bench/fast100.py --seeds 0 1 2                                   # configs/fast100_15min.yaml, 3 seeds
+    python bench/fast100.py train.device=cuda --recipe configs/fast100_15min.yaml --seeds 0   # overrides first
     python bench/fast100.py --recipe none --resnet18 900 1800 3600          # ResNet-18 (FDU) for these training times
     python bench/fast100.py --plot-only                                     # redraw the plot, train nothing
 
@@ -103,7 +103,7 @@ def read_rows(path: Path) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--recipe", nargs="+", default=["configs/fast100.yaml"], help="recipes to run; `none`: none")
+    ap.add_argument("--recipe", nargs="+", default=["configs/fast100_15min.yaml"], help="recipes to run; `none`: none")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--resnet18", nargs="*", type=float, default=[], metavar="SECONDS",
                     help="also train ResNet-18 with the FDU recipe on CIFAR-100 for these training times")

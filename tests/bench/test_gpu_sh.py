@@ -38,6 +38,11 @@ def test_it_calls_the_pipeline_bit_fast94_and_fast100_benchmarks():
     assert {name for name, _ in CALLS} == {"pipeline", "bit_step", "fast94", "fast100"}
 
 
+def test_every_recipe_it_names_is_shipped():
+    recipes = re.findall(r"configs/[\w/]+\.yaml", SCRIPT.read_text())
+    assert recipes and all((BENCH_DIR.parent / recipe).is_file() for recipe in recipes), recipes
+
+
 @pytest.mark.parametrize("name, arguments", CALLS)
 def test_each_benchmark_call_has_arguments_its_script_accepts(monkeypatch, name, arguments):
     script = load_bench_script(name)
