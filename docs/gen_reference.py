@@ -42,7 +42,8 @@ def keys_page() -> str:
     from cifarlab.config.keys import recipe_keys
 
     keys = recipe_keys()
-    lines = ["# Recipe keys", "",
+    # Boosted in the site search: a search for a key's name leads to its own row before any guide that uses it.
+    lines = ["---", "search:", "  boost: 3", "---", "", "# Recipe keys", "",
              "Every key a recipe may set, in the order `cifarlab keys` prints them, with what it accepts, its default",
              "and its help. This page is made from the code at every build of the site. Set a key in a recipe",
              "file, or on the command line with a dotted override (`cifarlab train quick optim.lr=0.2`);",

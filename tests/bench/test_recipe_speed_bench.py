@@ -14,7 +14,7 @@ def test_the_few_shot_recipes_are_the_base_and_those_extending_it_and_train_as_c
     bench = load_bench_script("recipe_speed")
     shipped = shipped_recipes()
     assert {name for name, path in shipped.items() if bench.is_fewshot(path)} == {
-        "bit_fewshot", "bit_fewshot_r50x3", "bit_transfer_offline", "bit_transfer_offline_cpu"}
+        "bit_fewshot", "bit_fewshot_r50x3", "bit_p_offline_cpu", "bit_transfer_offline", "bit_transfer_offline_cpu"}
     cpu = torch.device("cpu")
     # The CPU transfer recipe: fewshot.crop 64; its 10-shot set of 100 images is drawn with replacement into
     # whole batches of train.batch_size 128, as the batch pipeline does for any set smaller than a batch.

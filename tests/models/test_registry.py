@@ -50,7 +50,7 @@ def test_an_option_the_constructor_has_no_parameter_for_is_named_with_the_valid_
     with pytest.raises(CifarlabError) as info:
         create("airbench94", width_multiplier=0.5, dropout=0.1)
     message = str(info.value)
-    assert "has no option dropout (its options: bn_momentum, width_multiplier, widths)" in message
+    assert "has no option dropout (its options: bn_momentum, depth, width_multiplier, widths)" in message
     assert "drop model.options.dropout from the recipe" in message and "model.options.width_multiplier" not in message
 
 
