@@ -26,6 +26,7 @@ from common import append_jsonl
 from fast94 import RESULTS, bf16_conv_peak, device_name, run_cifarlab, training_flops_per_image
 
 from cifarlab.figures import save_figure
+from cifarlab.runs import read_metrics
 
 RESNET18 = "configs/fdu/resnet18.yaml"
 CIFAR100 = ["data.dataset=cifar100"]
@@ -57,7 +58,7 @@ def resnet18_epochs(budget_s: float, seed: int, recipe_path: str) -> float:
     """Epochs of the FDU ResNet-18 recipe on CIFAR-100 that fill `budget_s` of training here, from a short timed run."""
     timing = run_cifarlab(recipe_path, seed, [*CIFAR100, f"train.steps={TIMING_STEPS}"], label="timing",
                           out_dir="runs/bench_fast100")
-    records = read_rows(Path(timing["run"]) / "metrics.jsonl")
+    records = read_metrics(Path(timing["run"]) / "metrics.jsonl")
     step_record = next(r for r in records if r["kind"] == "step" and r.get("epoch"))
     steps_per_epoch = step_record["step"] / step_record["epoch"]  # a step record's epoch is fractional
     seconds_per_step = timing["train_s"] / timing["steps"]
@@ -84,8 +85,7 @@ def plot_ladder(rows: list[dict], path: Path) -> Path:
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
     for series, values in ladder_points(rows).items():
-        minutes, top1, runs = zip(*values)
-        ax.plot(minutes, top1, "o-", label=series)
+        ax.plot([minutes for minutes, _, _ in values], [top1 for _, top1, _ in values], "o-", label=series)
         for x, y, n in values:
             ax.annotate(f"{y:.1f}%" + (f" ({n} runs)" if n > 1 else ""), (x, y), textcoords="offset points",
                         xytext=(4, -12), fontsize=8)

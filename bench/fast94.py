@@ -42,7 +42,6 @@ from cifarlab.data.cache import cache_dir
 from cifarlab.runner.run import run_recipe
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CLASSES = {"cifar10": 10, "cifar100": 100}  # the head's size, for the FLOP count
 
 
 def device_name() -> str:
@@ -70,6 +69,13 @@ def run_cifarlab(recipe_path: str, seed: int, overrides: list[str], label: str =
             **({"overrides": overrides} if overrides else {})}
 
 
+def head_classes(dataset: str) -> int:
+    """The head's size for the FLOP count: the official archive's class count (10 for a folder dataset)."""
+    from cifarlab.data.cifar_archive import OFFICIAL
+
+    return OFFICIAL[dataset].num_classes if dataset in OFFICIAL else 10
+
+
 def training_flops_per_image(recipe_path: str, overrides: list[str]) -> float:
     """FLOPs of one forward and backward pass per training image of the recipe's model (fp32 count), averaged
     over the run's epochs: progressive resizing's smaller early batches and the frozen parts (airbench's
@@ -79,7 +85,7 @@ def training_flops_per_image(recipe_path: str, overrides: list[str]) -> float:
     from cifarlab.models import create
 
     recipe = load_recipe(recipe_path, overrides)
-    model = create(recipe.model.name, num_classes=CLASSES.get(recipe.data.dataset, 10), **recipe.model.options)
+    model = create(recipe.model.name, num_classes=head_classes(recipe.data.dataset), **recipe.model.options)
     whiten = getattr(model, "whiten", None) if recipe.model.init == "airbench" else None
     if whiten is not None:
         whiten.weight.requires_grad_(False)
