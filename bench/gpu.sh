@@ -40,7 +40,7 @@ for part in "${parts[@]}"; do
     fast94)    # 94% on CIFAR-10: cifarlab's recipe beside airbench.train94, 5 seeds each, after one warm-up each
       $PY bench/fast94.py --recipe configs/fast94.yaml --seeds 0 1 2 3 4 --airbench --warmup train.device=cuda | tee "$RESULTS/fast94_gpu.txt" ;;
     fast100)   # CIFAR-100 from scratch: the fast100 ladder's recipes on 3 seeds (the CPU recipes as they are)
-      $PY bench/fast100.py train.device=cuda --recipe configs/fast100_15min.yaml --seeds 0 1 2 | tee "$RESULTS/cifar100_gpu.txt" ;;
+      $PY bench/fast100.py train.device=cuda --recipe configs/fast100_15min.yaml configs/fast100_30min.yaml configs/fast100.yaml --seeds 0 1 2 | tee "$RESULTS/cifar100_gpu.txt" ;;
     *) echo "unknown part '$part': choose from checks pipeline bit fewshot fast94 fast100" >&2; exit 2 ;;
   esac
 done

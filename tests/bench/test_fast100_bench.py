@@ -10,11 +10,12 @@ from tests.bench import load_bench_script
 from tests.conftest import tiny_recipe_data
 
 
-def test_ladder_points_take_the_mean_top1_and_median_time_of_each_recipe_and_budget():
+def test_ladder_points_take_the_mean_top1_and_median_time_of_each_recipe_and_budget_and_leave_out_pilots():
     bench = load_bench_script("fast100")
     rows = [{"recipe": "a.yaml", "top1": 0.70, "train_s": 600.0}, {"recipe": "a.yaml", "top1": 0.74, "train_s": 660.0},
             {"recipe": "a.yaml", "top1": 0.72, "train_s": 1200.0},
             {"recipe": "b.yaml", "top1": 0.77, "train_s": 3000.0},
+            {"recipe": "b.yaml", "top1": 0.79, "train_s": 3100.0, "overrides": ["augment.cutout=12"]},  # a pilot
             {"recipe": "r18.yaml", "budget_s": 900.0, "top1": 0.30, "train_s": 880.0}]
     points = bench.ladder_points(rows)
     assert points["fast100 recipes"] == [(11.0, pytest.approx(72.0), 3), (50.0, pytest.approx(77.0), 1)]
