@@ -7,10 +7,12 @@ ResNet-18 trained with the FDU recipe for set training times beside them; and th
     python bench/fast100.py --recipe none --resnet18 900 1800 3600          # ResNet-18 (FDU) for these training times
     python bench/fast100.py --plot-only                                     # redraw the plot, train nothing
 
-Every run appends a row (recipe, seed, top1, tta, train_s, wall_s, gflops, peak_share, device, date) to
-bench/results/cifar100_<device>.jsonl, so seeds can be added across sessions; the plot
-(bench/results/cifar100_ladder_<device>.png) is drawn from all rows of that file. `train_s` sums the
-epochs' times (training alone); `wall_s` adds loading the data, the final evaluation and the report.
+Every run appends a row (recipe, seed, top1, tta, train_s, wall_s, gflops, peak_share, settings, device, date)
+to bench/results/cifar100_<device>.jsonl, so seeds can be added across sessions; the plot
+(bench/results/cifar100_ladder_<device>.png) is drawn from the rows that trained each recipe as its file reads
+now (`settings`: the digest of the run's resolved recipe); rows of an earlier version of a recipe stay in the
+file as its history. `train_s` sums the epochs' times (training alone); `wall_s` adds loading the data, the
+final evaluation and the report.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import json
 import shutil
 import statistics
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from common import append_jsonl
 from fast94 import RESULTS, bf16_conv_peak, device_name, run_cifarlab, training_flops_per_image
 
+from cifarlab.config import load_recipe
+from cifarlab.config.flatten import settings_digest
 from cifarlab.figures import save_figure
 from cifarlab.runs import read_metrics
 
@@ -67,14 +72,16 @@ def resnet18_epochs(budget_s: float, seed: int, recipe_path: str) -> float:
     return round(budget_s / seconds_per_step / steps_per_epoch, 2)
 
 
-def ladder_points(rows: list[dict]) -> dict[str, list[tuple[float, float, int]]]:
+def ladder_points(rows: list[dict], shipped: Mapping[str, str]) -> dict[str, list[tuple[float, float, int]]]:
     """Per series (fast100 recipes, ResNet-18): (median training minutes, mean top-1 %, runs) per recipe or budget.
 
-    A fast100 row with overrides is a pilot (bench/results/fast100_pilots_cpu.md), not a rung: it stays off the
-    ladder, so that a recipe's point holds the recipe as shipped and nothing else."""
+    A fast100 row is on the ladder when it trained the recipe as shipped: its `settings` digest equals
+    `shipped[recipe]`, whether the file or overrides gave those values. A row of an earlier version of the file
+    (superseded) or with overrides that change it (a pilot, bench/results/fast100_pilots_cpu.md) stays off,
+    so that a recipe's point holds the recipe as shipped and nothing else."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
-        if row.get("overrides") and not row.get("budget_s"):
+        if not row.get("budget_s") and row.get("settings") != shipped.get(row["recipe"]):
             continue
         series = "ResNet-18, FDU recipe" if row.get("budget_s") else "fast100 recipes"
         groups.setdefault((series, row.get("budget_s") or row["recipe"]), []).append(row)
@@ -85,20 +92,32 @@ def ladder_points(rows: list[dict]) -> dict[str, list[tuple[float, float, int]]]
     return {series: sorted(values) for series, values in points.items()}
 
 
-def plot_ladder(rows: list[dict], path: Path) -> Path:
+def shipped_settings(rows: list[dict]) -> dict[str, str]:
+    """The settings digest of each fast100 recipe the rows name, as its file reads now."""
+    paths = {row["recipe"] for row in rows if not row.get("budget_s")}
+    return {path: settings_digest(load_recipe(path)) for path in paths if Path(path).is_file()}
+
+
+def rows_device(rows: list[dict]) -> str:
+    """The machine the rows were measured on, from the rows themselves (a redraw may run with other threads)."""
+    return ", ".join(sorted({row["device"] for row in rows if row.get("device")})) or device_name()
+
+
+def plot_ladder(rows: list[dict], shipped: Mapping[str, str], path: Path) -> Path:
     """Test top-1 against training time: the fast100 recipes and ResNet-18 for the same times."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
-    for series, values in ladder_points(rows).items():
+    for series, values in ladder_points(rows, shipped).items():
         ax.plot([minutes for minutes, _, _ in values], [top1 for _, top1, _ in values], "o-", label=series)
         for x, y, n in values:
             ax.annotate(f"{y:.1f}%" + (f" ({n} runs)" if n > 1 else ""), (x, y), textcoords="offset points",
                         xytext=(4, -12), fontsize=8)
     ax.axhline(TARGET_TOP1, color="grey", ls=":", label=f"fast100's target, {TARGET_TOP1}%")
+    ax.margins(y=0.12)  # room for the label under the lowest point
     ax.set(xlabel="training time (minutes)", ylabel="CIFAR-100 test top-1 (%)",
-           title=f"CIFAR-100 from scratch, {device_name()}")
+           title=f"CIFAR-100 from scratch, {rows_device(rows)}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return save_figure(fig, path)
@@ -121,7 +140,8 @@ def main() -> None:
     log = results_file("cifar100_{device}.jsonl")
     if not args.plot_only:
         run_all(args, log)
-    plot = plot_ladder(read_rows(log), results_file("cifar100_ladder_{device}.png"))
+    rows = read_rows(log)
+    plot = plot_ladder(rows, shipped_settings(rows), results_file("cifar100_ladder_{device}.png"))
     print(f"plot: {plot}")
     if DOCS_FIGURES.is_dir():  # the benchmarks page shows the plot from the docs' own folder
         shutil.copyfile(plot, DOCS_FIGURES / plot.name)

@@ -37,6 +37,7 @@ from common import append_jsonl, exit_if_stopped
 
 from cifarlab.atomic import atomic_path
 from cifarlab.config import load_recipe
+from cifarlab.config.flatten import settings_digest
 from cifarlab.data import load_dataset
 from cifarlab.data.cache import cache_dir
 from cifarlab.runner.run import run_recipe
@@ -65,7 +66,7 @@ def run_cifarlab(recipe_path: str, seed: int, overrides: list[str], label: str =
     return {"who": label if label and label != "warmup" else "cifarlab", "recipe": recipe_path, "seed": seed,
             "top1": result.test["top1"], "tta": recipe.eval.tta, "train_s": round(train_s, 2), "wall_s": round(wall, 1),
             "steps": max((r["step"] for r in records if r["kind"] == "epoch"), default=0),
-            "batch_size": recipe.train.batch_size, "run": str(result.run_dir),
+            "batch_size": recipe.train.batch_size, "run": str(result.run_dir), "settings": settings_digest(recipe),
             **({"overrides": overrides} if overrides else {})}
 
 

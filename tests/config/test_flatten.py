@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 
 from cifarlab.config import load_recipe, recipe_from_dict, recipe_to_yaml
-from cifarlab.config.flatten import differing_keys, flatten, recipe_values, without
+from cifarlab.config.flatten import differing_keys, flatten, recipe_values, settings_digest, without
 from cifarlab.errors import CifarlabError
 from cifarlab.studies.lockstep import recipe_differences
 from cifarlab.sweeps.sweep_point import check_same_recipe
@@ -56,3 +56,19 @@ def test_a_key_added_after_a_checkpoint_is_no_change_while_it_keeps_its_default(
     assert changed_keys(older, recipe) == []
     flipped = replace(recipe, augment=replace(recipe.augment, flip="random", flip_p=0.25))
     assert "augment.flip_p" in changed_keys(older, flipped)
+
+
+def test_the_settings_digest_ignores_what_names_a_run_and_sees_every_training_value_however_it_was_set(tmp_path):
+    recipe = recipe_from_dict(BASE, source="test")
+    renamed = replace(recipe, name="other", seed=3, out_dir=str(tmp_path), description="a second seed",
+                      train=replace(recipe.train, device="cuda", threads=1))
+    assert settings_digest(renamed) == settings_digest(recipe)
+    assert settings_digest(_widened(recipe)) != settings_digest(recipe)
+    # A value set by an override digests as the same value written in the file.
+    base_file = tmp_path / "base.yaml"
+    base_file.write_text(recipe_to_yaml(recipe))
+    longer_file = tmp_path / "longer.yaml"
+    longer_file.write_text(recipe_to_yaml(replace(recipe, train=replace(recipe.train, epochs=7))))
+    by_override = load_recipe(base_file, ["train.epochs=7"])
+    assert settings_digest(by_override) == settings_digest(load_recipe(longer_file))
+    assert settings_digest(by_override) != settings_digest(load_recipe(base_file))

@@ -6,6 +6,8 @@ functions, so one edit (say `model.options.widths`) is named the same way by eac
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -13,6 +15,9 @@ from cifarlab.config.loader import recipe_to_dict
 from cifarlab.config.recipe import Recipe
 
 _UNSET = "<unset>"
+# What names a run and where it ran, rather than what it trains: two seeds of one recipe, on a CPU or a GPU,
+# share every other value.
+RUN_IDENTITY = ("name", "description", "seed", "out_dir", "train.device", "train.threads", "train.allocator")
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -53,3 +58,15 @@ def differing_keys(values: Mapping[str, Any], other: Mapping[str, Any], ignore: 
     a, b = flatten(values), flatten(other)
     return sorted(key for key in a.keys() | b.keys()
                   if not _ignored(key, ignore) and a.get(key, _UNSET) != b.get(key, _UNSET))
+
+
+def settings_digest(recipe: Recipe, ignore: Collection[str] = RUN_IDENTITY) -> str:
+    """The sha256 (16 hex digits) of a recipe's values less `ignore`: equal digests, equal training settings.
+
+    Whether the values came from the file or from overrides makes no difference, so a benchmark row run as
+    `fast100.yaml train.epochs=32` matches the recipe once the file says 32, and a row of an older version of
+    the file no longer does.
+    """
+    values = without(recipe_values(recipe), ignore)
+    text = json.dumps(values, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
