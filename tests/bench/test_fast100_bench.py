@@ -50,6 +50,7 @@ def test_runs_append_their_rows_and_resnet18_is_trained_for_the_epochs_that_fill
     stand_in.write_text(yaml.safe_dump(tiny_recipe_data(name="r18", data={"dataset": "cifar10", "train_limit": 320})))
     monkeypatch.setattr(bench, "CIFAR100", [])
     monkeypatch.setattr(bench, "TIMING_STEPS", 3)
+    monkeypatch.setattr(bench, "TIMING_LOG_EVERY", 1)
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["fast100.py", "--recipe", str(recipe), "--seeds", "0", "--resnet18", "2",
