@@ -72,3 +72,13 @@ def test_the_settings_digest_ignores_what_names_a_run_and_sees_every_training_va
     by_override = load_recipe(base_file, ["train.epochs=7"])
     assert settings_digest(by_override) == settings_digest(load_recipe(longer_file))
     assert settings_digest(by_override) != settings_digest(load_recipe(base_file))
+
+
+def test_the_settings_digest_ignores_logging_like_resume_but_keeps_evaluation_which_changes_a_score():
+    recipe = recipe_from_dict(BASE, source="test")
+    logged = replace(recipe, log=replace(recipe.log, sinks=["console", "csv"], project="another"))
+    assert settings_digest(logged) == settings_digest(recipe)
+    assert training_values(logged) == training_values(recipe)
+    with_tta = replace(recipe, eval=replace(recipe.eval, tta="flip"))
+    assert settings_digest(with_tta) != settings_digest(recipe)
+    assert training_values(with_tta) == training_values(recipe)  # evaluation changes no trained weight

@@ -15,9 +15,12 @@ from cifarlab.config.loader import recipe_to_dict
 from cifarlab.config.recipe import Recipe
 
 _UNSET = "<unset>"
+# Sections and keys that no trained weight and no score depends on: what names a run, where its files and
+# metrics go, and how the C library hands out memory (a speed, not a value).
+RESULT_NEUTRAL = ("name", "description", "out_dir", "log", "train.allocator")
 # What names a run and where it ran, rather than what it trains: two seeds of one recipe, on a CPU or a GPU,
 # share every other value.
-RUN_IDENTITY = ("name", "description", "seed", "out_dir", "train.device", "train.threads", "train.allocator")
+RUN_IDENTITY = (*RESULT_NEUTRAL, "seed", "train.device", "train.threads")
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

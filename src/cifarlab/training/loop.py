@@ -25,7 +25,7 @@ from torch import nn
 
 from cifarlab import runs
 from cifarlab.config import recipe_to_dict
-from cifarlab.config.flatten import differing_keys, flatten, recipe_values, without
+from cifarlab.config.flatten import RESULT_NEUTRAL, differing_keys, flatten, recipe_values, without
 from cifarlab.config.recipe import Recipe
 from cifarlab.data.pipeline import Batch, BatchPipeline
 from cifarlab.errors import CifarlabError
@@ -40,16 +40,15 @@ from cifarlab.training.optim import build_optimizer, peak_lr
 from cifarlab.training.schedule import LrSchedule
 from cifarlab.training.step import Optimisation, autocast_for, training_step
 
-# Recipe sections that do not change the trained weights: editing them does not stop a resume.
-_NOT_TRAINING = ("name", "description", "out_dir", "eval", "log")
-# Single keys of the same kind: how the C library hands out memory changes speed, not a single value.
-_NOT_TRAINING_KEYS = ("train.allocator",)
+# Recipe keys that do not change the trained weights: editing them does not stop a resume. Evaluation
+# changes a score, not the weights.
+_NOT_TRAINING = (*RESULT_NEUTRAL, "eval")
 
 
 def training_values(recipe: Recipe) -> dict:
     """Every recipe value the training depends on, flattened to dotted keys (not the run's name,
     folder, logging or evaluation): a checkpoint keeps them so a resume can name what changed."""
-    return without(recipe_values(recipe), (*_NOT_TRAINING, *_NOT_TRAINING_KEYS))
+    return without(recipe_values(recipe), _NOT_TRAINING)
 
 
 def changed_keys(saved: dict, recipe: Recipe) -> list[str]:
@@ -63,7 +62,7 @@ def changed_keys(saved: dict, recipe: Recipe) -> list[str]:
     older = flatten(saved)
     defaults = training_values(Recipe())
     added = [key for key, value in now.items() if key not in older and key in defaults and value == defaults[key]]
-    return differing_keys(older, now, ignore=(*_NOT_TRAINING, *_NOT_TRAINING_KEYS, *added))
+    return differing_keys(older, now, ignore=(*_NOT_TRAINING, *added))
 
 
 @dataclass
